@@ -1,0 +1,161 @@
+/**
+ * The admin API in the ClearML apiserver shape: `POST /<service>.<action>`, an
+ * optional `/vX.Y/` prefix, HTTP Basic, and the response envelope.
+ *
+ * Rules: every call but `debug.ping` needs valid credentials; any body is read as
+ * JSON whatever its content type; a refused call changes nothing; providers leave
+ * only through `providerView` (never with `client_secret`).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ConflictError, GatewayError, MissingFieldsError, NotFoundError, StoreUnavailableError, ValidationError } from '../errors.js';
+import { basicAuthChecker } from './basic-auth.js';
+import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
+import { AdminCodes, envelope, type AdminCode } from './envelope.js';
+import { CompanyRef, createValidators, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
+
+/** Options of the admin API plugin. */
+export interface AdminApiOptions {
+  credentials: ReadonlyArray<{ key: string; secret: string }>;
+  admin: DirectoryAdmin;
+  bodyLimit: number;
+}
+
+type Handler = (body: unknown) => Promise<Record<string, unknown>>;
+
+const ENDPOINT = /^[a-z_]+\.[a-z_]+$/;
+const VERSION = /^v(\d{1,3}\.\d{1,3})$/;
+
+const CONFLICT_CODES: Record<ConflictError['field'], AdminCode> = {
+  tenant: AdminCodes.TENANT_TAKEN,
+  domain: AdminCodes.DOMAIN_TAKEN,
+  host: AdminCodes.HOST_TAKEN,
+  client_id: AdminCodes.CLIENT_ID_TAKEN,
+};
+
+function errorReply(err: unknown): { code: AdminCode; msg: string; errorData?: Record<string, unknown> } {
+  if (err instanceof MissingFieldsError) return { code: AdminCodes.MISSING_FIELDS, msg: `Validation error (missing required fields: ${err.fields.join(', ')})`, errorData: { missing_fields: err.fields } };
+  if (err instanceof ValidationError) return { code: AdminCodes.VALIDATION, msg: `Validation error (field: ${err.field}): ${err.message}`, errorData: { field: err.field } };
+  if (err instanceof ConflictError) return { code: CONFLICT_CODES[err.field], msg: err.message, errorData: { field: err.field, value: err.value } };
+  if (err instanceof NotFoundError) return { code: AdminCodes.NOT_FOUND, msg: err.message };
+  if (err instanceof StoreUnavailableError) return { code: AdminCodes.UNAVAILABLE, msg: 'The tenant directory is unavailable, try again later' };
+  if (err instanceof GatewayError && err.expose) return { code: AdminCodes.VALIDATION, msg: err.message };
+  return { code: AdminCodes.INTERNAL, msg: 'Internal error' };
+}
+
+function endpoints(admin: DirectoryAdmin, validate: ReturnType<typeof createValidators>): Record<string, { auth: boolean; handle: Handler }> {
+  return {
+    'debug.ping': { auth: false, handle: async () => ({ msg: 'tenant-gate admin API' }) },
+    'system.update_company_sso_config': {
+      auth: true,
+      handle: async (body) => ({ updated: 1, ...companyView(await admin.updateCompanySso(validate(UpdateCompanySso, body))) }),
+    },
+    'system.get_company_sso_config': {
+      auth: true,
+      handle: async (body) => companyView(await admin.getCompanySso(validate(CompanyRef, body).company)),
+    },
+    'system.delete_company_sso_config': {
+      auth: true,
+      handle: async (body) => {
+        await admin.deleteCompanySso(validate(CompanyRef, body).company);
+        return { deleted: 1 };
+      },
+    },
+    'sso.save_provider_configuration': {
+      auth: true,
+      handle: async (body) => {
+        const p = await admin.saveProvider(validate(SaveProvider, body));
+        return { id: p.configuration.id, ...providerView(p) };
+      },
+    },
+    'sso.get_provider_configuration': {
+      auth: true,
+      handle: async (body) => {
+        const ref = validate(ProviderRef, body);
+        return providerView(await admin.getProvider(ref.company, ref.id));
+      },
+    },
+    'sso.get_all_provider_configurations': {
+      auth: true,
+      handle: async (body) => ({ providers: (await admin.listProviders(validate(ProviderList, body).company)).map(providerView) }),
+    },
+    'sso.delete_provider_configuration': {
+      auth: true,
+      handle: async (body) => {
+        const ref = validate(ProviderRef, body);
+        await admin.deleteProvider(ref.company, ref.id);
+        return { deleted: 1 };
+      },
+    },
+  };
+}
+
+async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
+  const checkAuth = basicAuthChecker(opts.credentials);
+  const table = endpoints(opts.admin, createValidators());
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => {
+    const text = String(body).trim();
+    if (text === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new ValidationError('body', 'the body is not valid JSON'), undefined);
+    }
+  });
+
+  const send = (req: FastifyRequest, reply: FastifyReply, name: string, version: string | undefined, r: ReturnType<typeof errorReply> & { data?: Record<string, unknown> }) =>
+    reply
+      .code(r.code[0])
+      .header('cache-control', 'no-store')
+      .send(envelope({ id: req.id, endpoint: name, ...(version ? { requestedVersion: version } : {}), code: r.code, msg: r.msg, ...(r.data ? { data: r.data } : {}), ...(r.errorData ? { errorData: r.errorData } : {}) }));
+
+  const handle = async (req: FastifyRequest<{ Params: { version?: string; endpoint: string } }>, reply: FastifyReply) => {
+    const { endpoint: name } = req.params;
+    let version: string | undefined;
+    if (req.params.version !== undefined) {
+      const m = VERSION.exec(req.params.version);
+      if (!m) return send(req, reply, name, undefined, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${req.url.split('?')[0]}` });
+      version = m[1];
+    }
+    const ep = ENDPOINT.test(name) ? table[name] : undefined;
+    if (!ep) return send(req, reply, name, version, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${name}` });
+    if (ep.auth) {
+      const auth = checkAuth(req.headers.authorization);
+      if (!auth.ok) {
+        reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');
+        req.log.warn({ endpoint: name, reason: auth.reason }, 'admin authentication failed');
+        return send(req, reply, name, version, auth.reason === 'missing'
+          ? { code: AdminCodes.MISSING_CREDENTIALS, msg: 'Unauthorized (missing credentials)' }
+          : { code: AdminCodes.BAD_CREDENTIALS, msg: 'Unauthorized (invalid credentials)' });
+      }
+    }
+    try {
+      const data = await ep.handle(req.body ?? {});
+      if (ep.auth) req.log.info({ endpoint: name }, 'admin call');
+      return send(req, reply, name, version, { code: AdminCodes.OK, msg: 'OK', data });
+    } catch (err) {
+      const r = errorReply(err);
+      if (r.code[0] >= 500) req.log.error({ endpoint: name, err }, 'admin call failed');
+      else req.log.info({ endpoint: name, code: r.code, msg: r.msg }, 'admin call refused');
+      return send(req, reply, name, version, r);
+    }
+  };
+
+  app.route({ method: ['GET', 'POST'], url: '/:endpoint', handler: handle });
+  app.route({ method: ['GET', 'POST'], url: '/:version/:endpoint', handler: handle });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const name = (req.params as { endpoint?: string } | undefined)?.endpoint ?? '';
+    if (err instanceof ValidationError) return send(req, reply, name, undefined, errorReply(err));
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(req, reply, name, undefined, { code: AdminCodes.BODY_TOO_LARGE, msg: 'The body is too large' });
+    if ((err.statusCode ?? 500) < 500) return send(req, reply, name, undefined, { code: AdminCodes.VALIDATION, msg: 'Invalid request' });
+    req.log.error({ err }, 'admin request failed');
+    return send(req, reply, name, undefined, { code: AdminCodes.INTERNAL, msg: 'Internal error' });
+  });
+  app.setNotFoundHandler((req, reply) => send(req, reply, '', undefined, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${req.url.split('?')[0]}` }));
+}
+
+/** Registers the admin API routes on the admin listener. */
+export default fp(adminApi, { name: 'tenant-gate-admin-api', fastify: '5.x' });

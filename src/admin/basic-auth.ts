@@ -1,0 +1,31 @@
+/**
+ * HTTP Basic authentication of admin calls.
+ *
+ * Rules: credentials compared in constant time over SHA-256 digests (no early exit,
+ * every configured pair is checked); a missing or unparseable header is "missing", a
+ * well-formed header that matches nothing is "bad".
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/** Outcome of checking an Authorization header. */
+export type BasicAuthResult = { ok: true; key: string } | { ok: false; reason: 'missing' | 'bad' };
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** Builds a checker for a fixed list of key:secret pairs. */
+export function basicAuthChecker(credentials: ReadonlyArray<{ key: string; secret: string }>) {
+  const expected = credentials.map((c) => ({ key: c.key, hash: digest(`${c.key}:${c.secret}`) }));
+  return (header: string | undefined): BasicAuthResult => {
+    if (typeof header !== 'string') return { ok: false, reason: 'missing' };
+    const m = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    if (!m) return { ok: false, reason: 'missing' };
+    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+    if (!decoded.includes(':')) return { ok: false, reason: 'missing' };
+    const given = digest(decoded);
+    let match: string | undefined;
+    for (const e of expected) {
+      if (timingSafeEqual(given, e.hash) && match === undefined) match = e.key;
+    }
+    return match === undefined ? { ok: false, reason: 'bad' } : { ok: true, key: match };
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * What the admin API does to the directory, independent of HTTP.
+ *
+ * Rules enforced before anything reaches the store:
+ * - a tenant ID is 1-63 of letters, digits, `-`, `_`, `.`;
+ * - domains and hosts are normalised (lower case, punycode, no trailing dot or port);
+ *   a custom host may not be a base host nor lie under `tenancy.baseDomain` (those are
+ *   vanity hosts already);
+ * - identity provider URLs are https, or http on loopback only; no credentials or fragments;
+ * - a provider needs an `issuer` or an `authorization_endpoint` to derive one from;
+ * - `system.update_company_sso_config` merges: keys given replace, keys absent stay;
+ * - re-saving a provider without `client_secret` keeps the stored secret;
+ * - every write returns the cache keys it affects.
+ */
+import type { Company, CompanySso, Provider, ProviderConfiguration, TenantStore } from '../directory/types.js';
+import { keysForCompanyWrite, keysForProviderWrite } from '../directory/invalidation.js';
+import { MissingFieldsError, NotFoundError, ValidationError } from '../errors.js';
+import { isLoopbackHost, normalizeDomain } from '../tenancy/host.js';
+import { isValidTenantId } from '../tenancy/tenant-id.js';
+import type { SaveProviderBody, UpdateCompanySsoBody } from './payloads.js';
+
+/** What the admin layer needs to know about the deployment. */
+export interface DirectoryAdminOptions {
+  store: TenantStore;
+  /** Hosts that are never a tenant's custom host (public.url's host, baseDomain). */
+  baseHosts: ReadonlySet<string>;
+  baseDomain: string;
+  /** Called with the cache keys a committed write affects. */
+  onWrite: (keys: string[]) => void;
+}
+
+const URL_FIELDS = [
+  'authorization_endpoint',
+  'token_endpoint',
+  'revocation_endpoint',
+  'end_session_endpoint',
+  'userinfo_endpoint',
+  'issuer',
+  'jwks_uri',
+] as const satisfies ReadonlyArray<keyof ProviderConfiguration>;
+
+function normalizeList(values: string[], field: string, check?: (v: string) => string | undefined): string[] {
+  const out: string[] = [];
+  values.forEach((raw, i) => {
+    const v = normalizeDomain(raw);
+    if (v === undefined) throw new ValidationError(`${field}.${i}`, `${field}.${i} is not a valid domain name`);
+    const problem = check?.(v);
+    if (problem) throw new ValidationError(`${field}.${i}`, `${field}.${i} ${problem}`);
+    if (!out.includes(v)) out.push(v);
+  });
+  return out;
+}
+
+/** Checks an identity provider URL: https, or http on a loopback address. */
+export function checkProviderUrl(value: string, field: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ValidationError(field, `${field} is not a valid URL`);
+  }
+  if (url.username || url.password || url.hash) throw new ValidationError(field, `${field} must not contain credentials or a fragment`);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (url.protocol === 'https:') return;
+  if (url.protocol === 'http:' && isLoopbackHost(host)) return;
+  throw new ValidationError(field, `${field} must be an https URL (http is accepted on loopback addresses only)`);
+}
+
+/** Drops `client_secret` and adds `has_client_secret`: the only shape a provider leaves the gateway in. */
+export function providerView(p: Provider): Record<string, unknown> {
+  const { client_secret: secret, ...configuration } = p.configuration;
+  return {
+    provider: p.provider,
+    company: p.company,
+    configuration: { ...configuration, has_client_secret: typeof secret === 'string' && secret.length > 0 },
+    ...(p.updatedAt !== undefined ? { last_update: new Date(p.updatedAt).toISOString() } : {}),
+  };
+}
+
+/** The company's sso settings as the API returns them. */
+export function companyView(c: Company): Record<string, unknown> {
+  return {
+    company: c.company,
+    sso: { ...c.sso },
+    ...(c.updatedAt !== undefined ? { last_update: new Date(c.updatedAt).toISOString() } : {}),
+  };
+}
+
+/** Directory operations behind the admin endpoints. */
+export class DirectoryAdmin {
+  readonly #o: DirectoryAdminOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  constructor(opts: DirectoryAdminOptions) {
+    this.#o = opts;
+  }
+
+  /** Runs writes one at a time, so a read-merge-write never loses a concurrent update. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #checkHost = (host: string): string | undefined => {
+    const base = this.#o.baseDomain;
+    if (this.#o.baseHosts.has(host) || host === base) return 'is the base host';
+    if (host.endsWith(`.${base}`)) return `lies under tenancy.baseDomain (${base}): it is a vanity host already`;
+    return undefined;
+  };
+
+  /** `system.update_company_sso_config`: creates or merges a company's sso settings. */
+  updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
+    return this.#serial(() => this.#updateCompanySso(body));
+  }
+
+  async #updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
+    const existing = await this.#o.store.getCompany(body.company);
+    const input = body.sso;
+    const tenant = input.tenant ?? existing?.sso.tenant;
+    if (tenant === undefined) throw new MissingFieldsError(['sso.tenant']);
+    if (!isValidTenantId(tenant)) {
+      throw new ValidationError('sso.tenant', 'sso.tenant must be 1 to 63 letters, digits, "-", "_" or "."');
+    }
+    const base: CompanySso = existing?.sso ?? { tenant, group_mapping: {}, admin_groups: [], groups: [], domains: [], hosts: [] };
+    const sso: CompanySso = {
+      tenant,
+      group_mapping: input.group_mapping ?? base.group_mapping,
+      admin_groups: input.admin_groups ?? base.admin_groups,
+      groups: input.groups ?? base.groups,
+      domains: input.domains ? normalizeList(input.domains, 'sso.domains') : base.domains,
+      hosts: input.hosts ? normalizeList(input.hosts, 'sso.hosts', this.#checkHost) : base.hosts,
+    };
+    const displayName = input.display_name ?? base.display_name;
+    if (displayName !== undefined && displayName !== '') sso.display_name = displayName;
+    const result = await this.#o.store.putCompany({ company: body.company, sso });
+    const providers = await this.#o.store.listProviders(body.company);
+    this.#o.onWrite(keysForCompanyWrite(result, providers));
+    return result.current ?? { company: body.company, sso };
+  }
+
+  /** `system.get_company_sso_config`. */
+  async getCompanySso(company: string): Promise<Company> {
+    const c = await this.#o.store.getCompany(company);
+    if (!c) throw new NotFoundError(`company "${company}" has no sso configuration`);
+    return c;
+  }
+
+  /** `system.delete_company_sso_config`; the company's providers stay, tenantless. */
+  deleteCompanySso(company: string): Promise<void> {
+    return this.#serial(() => this.#deleteCompanySso(company));
+  }
+
+  async #deleteCompanySso(company: string): Promise<void> {
+    const result = await this.#o.store.deleteCompany(company);
+    if (!result.previous) throw new NotFoundError(`company "${company}" has no sso configuration`);
+    const providers = await this.#o.store.listProviders(company);
+    this.#o.onWrite(keysForCompanyWrite(result, providers));
+  }
+
+  /** `sso.save_provider_configuration`: creates or replaces one provider of a company. */
+  saveProvider(body: SaveProviderBody): Promise<Provider> {
+    return this.#serial(() => this.#saveProvider(body));
+  }
+
+  async #saveProvider(body: SaveProviderBody): Promise<Provider> {
+    const cfg: ProviderConfiguration = { ...body.configuration };
+    for (const f of URL_FIELDS) {
+      const v = cfg[f];
+      if (v !== undefined) checkProviderUrl(v, `configuration.${f}`);
+    }
+    if (cfg.issuer === undefined && cfg.authorization_endpoint === undefined) {
+      throw new MissingFieldsError(['configuration.issuer', 'configuration.authorization_endpoint']);
+    }
+    const existing = await this.#o.store.getProvider(body.company, cfg.id);
+    if (cfg.client_secret === undefined && existing?.configuration.client_secret !== undefined) {
+      cfg.client_secret = existing.configuration.client_secret;
+    }
+    const result = await this.#o.store.putProvider({ company: body.company, provider: body.provider, configuration: cfg });
+    const company = await this.#o.store.getCompany(body.company);
+    this.#o.onWrite(keysForProviderWrite(result, company?.sso.tenant));
+    return result.current ?? { company: body.company, provider: body.provider, configuration: cfg };
+  }
+
+  /** `sso.get_provider_configuration`. */
+  async getProvider(company: string, id: string): Promise<Provider> {
+    const p = await this.#o.store.getProvider(company, id);
+    if (!p) throw new NotFoundError(`company "${company}" has no provider "${id}"`);
+    return p;
+  }
+
+  /** `sso.get_all_provider_configurations`. */
+  listProviders(company?: string): Promise<Provider[]> {
+    return this.#o.store.listProviders(company);
+  }
+
+  /** `sso.delete_provider_configuration`. */
+  deleteProvider(company: string, id: string): Promise<void> {
+    return this.#serial(() => this.#deleteProvider(company, id));
+  }
+
+  async #deleteProvider(company: string, id: string): Promise<void> {
+    const result = await this.#o.store.deleteProvider(company, id);
+    if (!result.previous) throw new NotFoundError(`company "${company}" has no provider "${id}"`);
+    const c = await this.#o.store.getCompany(company);
+    this.#o.onWrite(keysForProviderWrite(result, c?.sso.tenant));
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * `buildApp(config, deps)`: the whole gateway, two listeners, no globals.
+ *
+ * Registration order is behaviour: on the public listener the host is resolved and
+ * checked before any route runs, the gateway's own routes come before the catch-all
+ * proxy, and the proxy is last.
+ */
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import adminApi from './admin/admin-api.js';
+import { DirectoryAdmin } from './admin/directory-admin.js';
+import type { Config } from './config/schema.js';
+import { CachedDirectory } from './directory/cached-directory.js';
+import { createStore } from './directory/open-store.js';
+import type { TenantStore } from './directory/types.js';
+import { createLogger } from './logger.js';
+import health from './observability/health.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import upstreamProxy from './proxy/upstream-proxy.js';
+import { normalizeDomain, normalizeHost } from './tenancy/host.js';
+
+/** What `buildApp` may be given instead of building it from the configuration. */
+export interface GatewayDeps {
+  store?: TenantStore;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Clock in milliseconds, for the caches. */
+  now?: () => number;
+  /** Folder relative store paths resolve against. */
+  cwd?: string;
+}
+
+/** A built gateway: both listeners and what they share. */
+export interface Gateway {
+  readonly config: Config;
+  readonly public: FastifyInstance;
+  readonly admin: FastifyInstance;
+  readonly store: TenantStore;
+  readonly directory: CachedDirectory;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Binds both listeners (ports from the config; 0 picks a free one). */
+  listen(): Promise<{ public: AddressInfo; admin: AddressInfo }>;
+  /** Stops accepting, lets in-flight requests finish, closes the store. */
+  close(): Promise<void>;
+}
+
+/** The hosts that name no tenant: public.url's host and tenancy.baseDomain. */
+export function baseHostsOf(config: Config): Set<string> {
+  const out = new Set<string>();
+  const fromUrl = normalizeHost(new URL(config.public.url).host);
+  if (fromUrl) out.add(fromUrl);
+  const base = normalizeDomain(config.tenancy.baseDomain);
+  if (base) out.add(base);
+  return out;
+}
+
+function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] | false) {
+  return {
+    loggerInstance: logger,
+    bodyLimit,
+    trustProxy,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 500 },
+  };
+}
+
+/** Builds the gateway: opens the store, wires every plugin in order. Nothing listens yet. */
+export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
+  const logger = deps.logger ?? createLogger(config.log.level);
+  const metrics = deps.metrics ?? createMetrics();
+  const store = deps.store ?? (await createStore(config.store.url, deps.cwd !== undefined ? { cwd: deps.cwd } : {}));
+  await store.init();
+  const directory = new CachedDirectory(store, {
+    max: config.cache.max,
+    ttlMs: config.cache.ttlSeconds * 1000,
+    negativeTtlMs: config.cache.negativeTtlSeconds * 1000,
+    staleMs: config.cache.staleSeconds * 1000,
+    counters: metrics.directory,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const baseHosts = baseHostsOf(config);
+  const baseDomain = normalizeDomain(config.tenancy.baseDomain) ?? config.tenancy.baseDomain;
+  const readiness = [{ name: 'store', check: () => store.ping() }];
+
+  const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
+  const pub = Fastify(fastifyOptions(logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust)) as unknown as FastifyInstance;
+  const admin = Fastify(fastifyOptions(logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false)) as unknown as FastifyInstance;
+
+  pub.decorateRequest('proxyView', undefined);
+  await pub.register(health, { checks: readiness });
+  await pub.register(upstreamProxy, {
+    webapp: config.upstreams.webapp,
+    ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
+    connectTimeoutMs: config.upstreams.connectTimeoutMs,
+    timeoutMs: config.upstreams.timeoutMs,
+  });
+
+  const directoryAdmin = new DirectoryAdmin({ store, baseHosts, baseDomain, onWrite: (keys) => directory.invalidate(keys) });
+  await admin.register(health, { checks: readiness });
+  admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes });
+
+  let closed = false;
+  return {
+    config,
+    public: pub,
+    admin,
+    store,
+    directory,
+    metrics,
+    logger,
+    async listen() {
+      await pub.listen({ host: config.public.host, port: config.public.port });
+      await admin.listen({ host: config.admin.host, port: config.admin.port });
+      return { public: pub.server.address() as AddressInfo, admin: admin.server.address() as AddressInfo };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([pub.close(), admin.close()]);
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,285 @@
+/**
+ * The authorization code flow over openid-client, as small functions.
+ *
+ * Rules:
+ * - Every login uses PKCE (S256), `state` and `nonce`; `openid` is always requested.
+ * - The callback's `state` is compared with the transaction's before anything is
+ *   sent to the provider; a callback for another redirect URI is refused too.
+ * - The token request carries the redirect URI of the transaction, whatever host the
+ *   callback arrived on; an ID token is required; openid-client checks `iss`
+ *   (response parameter and ID token), `aud`, expiry, signature and `nonce`.
+ * - Failures become a {@link FlowError}: 400 for a callback that is forged, replayed,
+ *   stale or refused by the provider; 503 when the provider fails or is misconfigured.
+ *   Its `detail` names the check that failed, never a code or a token.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { ErrorCodes, GatewayError } from '../errors.js';
+
+/** What must survive, sealed, between the authorization request and the callback. */
+export interface LoginTransaction {
+  codeVerifier: string;
+  state: string;
+  nonce: string;
+}
+
+/** Why a callback failed. */
+export type FlowErrorReason =
+  /** `state` missing or not the transaction's: forged or crossed callback. */
+  | 'state_mismatch'
+  /** The ID token's `nonce` is not the transaction's: replayed or injected token. */
+  | 'nonce_mismatch'
+  /** The callback is not a code response for the transaction's redirect URI, or names another issuer. */
+  | 'bad_callback'
+  /** The provider refused the code: already used, expired, or PKCE mismatch. */
+  | 'invalid_grant'
+  /** The ID token is missing or failed validation. */
+  | 'bad_token'
+  /** The provider answered with an OAuth error (e.g. `access_denied` in the callback, `invalid_client`). */
+  | 'provider_error'
+  /** The provider could not be reached, timed out, or answered 5xx. */
+  | 'provider_unavailable';
+
+/** A failed login step: `statusCode` 400 (`BAD_CALLBACK`) or 503 (`PROVIDER_UNAVAILABLE`). */
+export class FlowError extends GatewayError {
+  readonly reason: FlowErrorReason;
+  /** The OAuth `error` code returned by the provider, when there was one. */
+  readonly oauthError: string | undefined;
+
+  constructor(reason: FlowErrorReason, status: 400 | 503, detail: string, options?: { cause?: unknown; oauthError?: string }) {
+    super(
+      status === 400 ? ErrorCodes.BAD_CALLBACK : ErrorCodes.PROVIDER_UNAVAILABLE,
+      status,
+      status === 400 ? 'the login could not be completed; please start again' : "the tenant's identity provider is unavailable",
+      { detail, cause: options?.cause },
+    );
+    this.reason = reason;
+    this.oauthError = options?.oauthError;
+  }
+}
+
+/** Result of a completed callback. */
+export interface LoginResult {
+  /** The validated ID token's claims. */
+  claims: Record<string, unknown>;
+  idToken: string;
+  accessToken?: string;
+  refreshToken?: string;
+}
+
+/** Tokens that {@link revokeTokens} may revoke. */
+export interface RevocableTokens {
+  accessToken?: string;
+  refreshToken?: string;
+}
+
+/** OAuth error codes that mean "try later" rather than "refused". */
+const UNAVAILABLE_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
+const MAX_DETAIL = 200;
+
+function clip(value: unknown): string {
+  const s = typeof value === 'string' ? value : String(value);
+  return s.length > MAX_DETAIL ? `${s.slice(0, MAX_DETAIL)}...` : s;
+}
+
+function sameString(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function withoutQuery(url: URL): string {
+  const u = new URL(url.href);
+  u.search = '';
+  u.hash = '';
+  return u.href;
+}
+
+/**
+ * Builds the authorization request of a new login.
+ * @param opts.redirectUri `<origin>/callback_<client_id>` on the origin the user is on.
+ * @param opts.scopes scopes to request; `openid` is added when missing.
+ * @returns the URL to send the browser to, and the transaction to keep (sealed) until the callback.
+ */
+export async function startLogin(
+  config: oidc.Configuration,
+  opts: { redirectUri: string; scopes: string[]; loginHint?: string },
+): Promise<{ url: string; transaction: LoginTransaction }> {
+  const transaction: LoginTransaction = {
+    codeVerifier: oidc.randomPKCECodeVerifier(),
+    state: oidc.randomState(),
+    nonce: oidc.randomNonce(),
+  };
+  const scopes = opts.scopes.includes('openid') ? opts.scopes : ['openid', ...opts.scopes];
+  const params: Record<string, string> = {
+    response_type: 'code',
+    redirect_uri: opts.redirectUri,
+    scope: [...new Set(scopes)].join(' '),
+    state: transaction.state,
+    nonce: transaction.nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(transaction.codeVerifier),
+    code_challenge_method: 'S256',
+  };
+  if (opts.loginHint) params['login_hint'] = opts.loginHint;
+  return { url: oidc.buildAuthorizationUrl(config, params).href, transaction };
+}
+
+/**
+ * Completes a login from the provider's redirect: checks the callback, redeems the
+ * code and validates the ID token.
+ * @param opts.callbackUrl the full URL the callback arrived on.
+ * @param opts.expectedRedirectUri the redirect URI sent in the authorization request.
+ * @throws FlowError
+ */
+export async function finishLogin(
+  config: oidc.Configuration,
+  opts: { callbackUrl: URL; transaction: LoginTransaction; expectedRedirectUri: string },
+): Promise<LoginResult> {
+  const params = opts.callbackUrl.searchParams;
+  const expected = new URL(opts.expectedRedirectUri);
+  if (withoutQuery(opts.callbackUrl) !== withoutQuery(expected)) {
+    throw new FlowError('bad_callback', 400, 'the callback arrived on another redirect URI than the login started with');
+  }
+  for (const name of ['state', 'code', 'error', 'iss']) {
+    if (params.getAll(name).length > 1) throw new FlowError('bad_callback', 400, `the callback repeats the ${name} parameter`);
+  }
+  const state = params.get('state');
+  if (state === null || !sameString(state, opts.transaction.state)) {
+    throw new FlowError('state_mismatch', 400, state === null ? 'the callback has no state' : "the callback's state is not the login's");
+  }
+  const error = params.get('error');
+  if (error !== null) {
+    const description = params.get('error_description');
+    const detail = `the provider answered the authorization request with ${clip(error)}${description ? ` (${clip(description)})` : ''}`;
+    throw UNAVAILABLE_ERRORS.has(error)
+      ? new FlowError('provider_unavailable', 503, detail, { oauthError: error })
+      : new FlowError('provider_error', 400, detail, { oauthError: error });
+  }
+  if (!params.get('code')) throw new FlowError('bad_callback', 400, 'the callback has neither code nor error');
+
+  // The redirect URI sent to the token endpoint is derived from this URL: use the
+  // one the transaction started with, carrying the callback's parameters.
+  const current = new URL(expected.href);
+  current.search = params.toString();
+  let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+  try {
+    tokens = await oidc.authorizationCodeGrant(config, current, {
+      pkceCodeVerifier: opts.transaction.codeVerifier,
+      expectedState: opts.transaction.state,
+      expectedNonce: opts.transaction.nonce,
+      idTokenExpected: true,
+    });
+  } catch (err) {
+    throw toFlowError(err);
+  }
+  const claims = tokens.claims();
+  if (!claims || !tokens.id_token) throw new FlowError('bad_token', 400, 'the token response has no ID token');
+  const result: LoginResult = { claims: { ...claims }, idToken: tokens.id_token };
+  if (tokens.access_token) result.accessToken = tokens.access_token;
+  if (tokens.refresh_token) result.refreshToken = tokens.refresh_token;
+  return result;
+}
+
+/** Translates an openid-client error into a {@link FlowError}. */
+export function toFlowError(err: unknown): FlowError {
+  if (err instanceof FlowError) return err;
+  if (err instanceof oidc.ResponseBodyError) {
+    const detail = `the token endpoint answered ${err.status} ${clip(err.error)}${err.error_description ? ` (${clip(err.error_description)})` : ''}`;
+    if (err.status >= 500 || UNAVAILABLE_ERRORS.has(err.error)) {
+      return new FlowError('provider_unavailable', 503, detail, { cause: err, oauthError: err.error });
+    }
+    if (err.error === 'invalid_grant') return new FlowError('invalid_grant', 400, detail, { cause: err, oauthError: err.error });
+    return new FlowError('provider_error', 503, detail, { cause: err, oauthError: err.error });
+  }
+  if (err instanceof oidc.AuthorizationResponseError) {
+    return new FlowError('provider_error', 400, `the provider answered with ${clip(err.error)}`, { cause: err, oauthError: err.error });
+  }
+  if (err instanceof oidc.WWWAuthenticateChallengeError) {
+    return new FlowError('provider_error', 503, `the token endpoint answered ${err.status} with an authentication challenge`, {
+      cause: err,
+    });
+  }
+  if (err instanceof oidc.ClientError) {
+    const inner = err.cause as { message?: string; cause?: unknown } | undefined;
+    const what = `${err.message}${inner?.message && inner.message !== err.message ? `: ${clip(inner.message)}` : ''}`;
+    const claim = (inner?.cause as { claim?: unknown } | undefined)?.claim;
+    switch (err.code) {
+      case 'OAUTH_TIMEOUT':
+      case 'OAUTH_ABORT':
+        return new FlowError('provider_unavailable', 503, `request to the provider timed out: ${what}`, { cause: err });
+      case 'OAUTH_RESPONSE_IS_NOT_CONFORM': {
+        const status = (err.cause as { status?: unknown } | undefined)?.status;
+        return new FlowError('provider_unavailable', 503, `the token endpoint answered HTTP ${String(status)}`, { cause: err });
+      }
+      case 'OAUTH_RESPONSE_IS_NOT_JSON':
+      case 'OAUTH_HTTP_REQUEST_FORBIDDEN':
+      case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
+        return new FlowError('provider_unavailable', 503, what, { cause: err });
+      case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
+        if (claim === 'nonce') return new FlowError('nonce_mismatch', 400, "the ID token's nonce is not the login's", { cause: err });
+        return new FlowError('bad_token', 400, `ID token claim ${String(claim)} failed validation`, { cause: err });
+      case 'OAUTH_INVALID_RESPONSE':
+        if (inner?.message && /"(state|iss)"/.test(inner.message)) return new FlowError('bad_callback', 400, what, { cause: err });
+        return new FlowError('bad_token', 400, what, { cause: err });
+      default:
+        return new FlowError('bad_token', 400, what, { cause: err });
+    }
+  }
+  if (err instanceof TypeError) {
+    // fetch failures (connection refused, DNS) surface as TypeError.
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const reason = cause ? `${String(cause.code ?? '')} ${String(cause.message ?? '')}`.trim() : err.message;
+    return new FlowError('provider_unavailable', 503, `request to the provider failed: ${clip(reason)}`, { cause: err });
+  }
+  return new FlowError('provider_unavailable', 503, `unexpected error: ${clip(err instanceof Error ? err.message : err)}`, {
+    cause: err,
+  });
+}
+
+/**
+ * The provider's logout URL, or `undefined` when it announces no end_session_endpoint.
+ * @param opts.postLogoutRedirectUri `<origin>/login/<tenant>` or `<origin>/login`.
+ */
+export function buildEndSessionUrl(
+  config: oidc.Configuration,
+  opts: { idTokenHint?: string; postLogoutRedirectUri: string; clientId: string },
+): string | undefined {
+  if (!config.serverMetadata().end_session_endpoint) return undefined;
+  const params: Record<string, string> = {
+    client_id: opts.clientId,
+    post_logout_redirect_uri: opts.postLogoutRedirectUri,
+  };
+  if (opts.idTokenHint) params['id_token_hint'] = opts.idTokenHint;
+  return oidc.buildEndSessionUrl(config, params).href;
+}
+
+/**
+ * Revokes the refresh and access tokens at the provider, best effort: returns after
+ * `timeoutMs` at the latest, never throws, does nothing without a revocation endpoint.
+ * @returns how many tokens the provider confirmed revoked.
+ */
+export async function revokeTokens(config: oidc.Configuration, tokens: RevocableTokens, timeoutMs: number): Promise<number> {
+  if (!config.serverMetadata().revocation_endpoint) return 0;
+  const jobs: Array<[string, string]> = [];
+  if (tokens.refreshToken) jobs.push([tokens.refreshToken, 'refresh_token']);
+  if (tokens.accessToken) jobs.push([tokens.accessToken, 'access_token']);
+  if (!jobs.length) return 0;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<number>((resolve) => {
+    timer = setTimeout(() => resolve(0), timeoutMs);
+    timer.unref();
+  });
+  const work = Promise.all(
+    jobs.map(([token, hint]) =>
+      oidc.tokenRevocation(config, token, { token_type_hint: hint }).then(
+        () => 1,
+        () => 0,
+      ),
+    ),
+  ).then((done) => done.reduce((a: number, b: number) => a + b, 0));
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

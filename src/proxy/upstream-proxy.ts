@@ -1,0 +1,122 @@
+/**
+ * Forwarding to the upstreams with @fastify/http-proxy.
+ *
+ * Rules: `/api/*` goes to upstreams.apiserver with `/api` stripped (when configured),
+ * everything else to upstreams.webapp; method, path, query, body and websocket
+ * upgrades are kept; identity headers sent by the client are always removed, and
+ * only the gateway's own verified identity is added; X-Forwarded-For/-Proto/-Host
+ * describe the client as the gateway saw it; an upstream that is down answers 502,
+ * one that is too slow 504, both as a page and never after a retry.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import httpProxy from '@fastify/http-proxy';
+import fp from 'fastify-plugin';
+import type { IncomingHttpHeaders } from 'node:http';
+import { sendPage } from '../pages/render.js';
+
+/** Headers carrying the verified identity to the upstream. */
+export const IDENTITY_HEADERS = [
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-auth-request-name',
+  'x-auth-request-tenant',
+  'x-auth-request-groups',
+  'x-auth-request-admin',
+] as const;
+
+/** What the proxy needs from each request (set by earlier plugins). */
+export interface ProxyRequestView {
+  /** Extra headers to send upstream, e.g. the identity (authenticate mode). */
+  upstreamHeaders?: Record<string, string>;
+  /** Query string to send instead of the client's (without `?`); '' sends none. */
+  upstreamQuery?: string;
+  /** Cookie names the upstream must not see. */
+  hiddenCookies?: string[];
+  /** Host the client asked for, normalised, and the public scheme. */
+  publicHost?: string;
+  publicScheme?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    proxyView?: ProxyRequestView;
+  }
+}
+
+/** Options of the proxy plugin. */
+export interface UpstreamProxyOptions {
+  webapp: string;
+  apiserver?: string;
+  connectTimeoutMs: number;
+  timeoutMs: number;
+}
+
+function stripCookies(cookieHeader: string, names: string[]): string {
+  return cookieHeader
+    .split(';')
+    .filter((part) => {
+      const name = part.split('=', 1)[0]!.trim();
+      return !names.includes(name);
+    })
+    .join(';')
+    .trim();
+}
+
+function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  for (const h of IDENTITY_HEADERS) delete headers[h];
+  const view = req.proxyView;
+  const prior = headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
+  if (view?.publicScheme) headers['x-forwarded-proto'] = view.publicScheme;
+  if (view?.publicHost) headers['x-forwarded-host'] = view.publicHost;
+  if (view?.hiddenCookies && typeof headers.cookie === 'string') {
+    const rest = stripCookies(headers.cookie, view.hiddenCookies);
+    if (rest) headers.cookie = rest;
+    else delete headers.cookie;
+  }
+  if (view?.upstreamHeaders) Object.assign(headers, view.upstreamHeaders);
+  return headers;
+}
+
+function queryString(_search: string, reqUrl: string, req: FastifyRequest): string {
+  const override = req.proxyView?.upstreamQuery;
+  if (override !== undefined) return override;
+  const i = reqUrl.indexOf('?');
+  return i >= 0 ? reqUrl.slice(i + 1) : '';
+}
+
+function onError(reply: FastifyReply, { error }: { error: Error & { statusCode?: number; code?: string } }): void {
+  const timeout = error.statusCode === 504 || error.code === 'UND_ERR_CONNECT_TIMEOUT';
+  reply.request.log.warn({ code: error.code, upstreamError: error.message }, timeout ? 'upstream timed out' : 'upstream unavailable');
+  sendPage(reply, timeout ? 504 : 502, {
+    title: timeout ? 'The application is taking too long' : 'The application is unavailable',
+    paragraphs: ['Please try again in a moment.'],
+  });
+}
+
+async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): Promise<void> {
+  const common = {
+    undici: {
+      connections: 128,
+      pipelining: 1,
+      connect: { timeout: opts.connectTimeoutMs },
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    },
+    disableRequestLogging: true,
+    websocket: true,
+    replyOptions: {
+      rewriteRequestHeaders,
+      queryString,
+      onError,
+      retryDelay: () => null,
+    },
+  };
+  if (opts.apiserver) {
+    await app.register(httpProxy, { ...common, upstream: opts.apiserver, prefix: '/api', rewritePrefix: '' } as never);
+  }
+  await app.register(httpProxy, { ...common, upstream: opts.webapp, prefix: '/' } as never);
+}
+
+/** Registers the catch-all proxy routes; register it after every route the gateway answers itself. */
+export default fp(upstreamProxy, { name: 'tenant-gate-upstream-proxy', fastify: '5.x' });

@@ -1,0 +1,63 @@
+/**
+ * Sessions of authenticate mode: what the gateway remembers about a logged-in user,
+ * and the store interface every backend implements.
+ *
+ * Rules every store keeps (test/session/session-contract.ts checks them):
+ * - ids are 256-bit random values, base64url (43 characters), made by the store;
+ * - a session is gone after its TTL (`create`, renewed by `touch`) and is never
+ *   returned at or after its absolute `expiresAt`;
+ * - unknown, expired or malformed ids read as `undefined`; `touch` and `destroy`
+ *   of such ids do nothing; none of them throws;
+ * - what `get` returns is a copy: changing it does not change the store;
+ * - `consumeOnce` answers true for the first use of a key within its TTL only.
+ */
+import type { Identity } from '../oidc/identity.js';
+
+/** One logged-in user's session. Times are milliseconds since the epoch. */
+export interface SessionData {
+  identity: Identity;
+  /** External tenant ID of the session (equals `identity.tenant`); the session is valid on its hosts only. */
+  tenant: string;
+  /** ClearML company the tenant belongs to. */
+  company: string;
+  /** client_id of the provider the user logged in with. */
+  clientId: string;
+  /** Kept for `id_token_hint` at logout. */
+  idToken?: string;
+  /** Kept only to be revoked at logout. */
+  accessToken?: string;
+  refreshToken?: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** Absolute end of the session, whatever the activity. */
+  expiresAt: number;
+}
+
+/** Server-side session storage (memory, Redis, ...). */
+export interface SessionStore {
+  /** Backend name, e.g. `memory`. */
+  readonly kind: string;
+  /**
+   * Stores a new session for `ttlSeconds` of inactivity.
+   * @returns its id: 256 random bits, base64url.
+   */
+  create(data: SessionData, ttlSeconds: number): Promise<string>;
+  /** The session, or `undefined` when unknown, expired or `id` is malformed. */
+  get(id: string): Promise<SessionData | undefined>;
+  /** Records activity: sets `lastSeenAt` and restarts the TTL. Unknown ids are ignored. */
+  touch(id: string, lastSeenAt: number, ttlSeconds: number): Promise<void>;
+  /** Ends a session. Unknown ids are ignored. */
+  destroy(id: string): Promise<void>;
+  /**
+   * Marks `key` as used for `ttlSeconds`.
+   * @returns true the first time the key is seen, false while it is remembered;
+   *   used to make login transactions single-use.
+   */
+  consumeOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Throws when the backend cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The shape of every session id: 32 random bytes in base64url. */
+export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;

@@ -1,0 +1,251 @@
+/**
+ * A real OpenID Connect provider (oidc-provider 9) on 127.0.0.1 for tests, standing
+ * in for a tenant's Keycloak realm, and a scripted browser for its login pages.
+ *
+ * - Every claim given for a user is delivered in the ID token under the standard
+ *   `openid profile email` scopes (custom claims such as `tenant_key` and
+ *   `ad_groups_trusted` go with `profile`, and with a `tenant` scope of their own).
+ * - PKCE (S256) is required; RS256 keys are made at start; revocation and
+ *   RP-initiated logout are on; consent is granted automatically.
+ * - The development login form accepts any password; the login name is the account id.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+// @ts-ignore oidc-provider ships no type declarations
+import OidcProviderImpl from 'oidc-provider';
+
+/** A client registered at the test provider. */
+export interface IdpClient {
+  client_id: string;
+  client_secret: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  /** Default `client_secret_basic`. */
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+}
+
+/** Options of {@link startIdp}. */
+export interface StartIdpOptions {
+  clients: IdpClient[];
+  /** Claims by account id, e.g. `{ alice: { email, name, tenant_key, ad_groups_trusted } }`; `sub` defaults to the id. */
+  users: Record<string, Record<string, unknown>>;
+  /** Seconds an ID token is valid (default 600). */
+  idTokenTtlSeconds?: number;
+}
+
+/** The parts of oidc-provider's Provider that tests use. */
+export interface IdpProvider {
+  issuer: string;
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  Grant: new (init: { clientId: string; accountId: string }) => IdpGrant;
+  [key: string]: unknown;
+}
+
+interface IdpGrant {
+  addOIDCScope(scope: string): void;
+  addOIDCClaims(claims: string[]): void;
+  save(): Promise<string>;
+}
+
+/** A running test provider. */
+export interface Idp {
+  /** `http://127.0.0.1:<port>`. */
+  issuer: string;
+  /** Absolute URL of a path on the provider. */
+  url(path: string): string;
+  /** Number of requests served, by path (query excluded). */
+  hits: Map<string, number>;
+  close(): Promise<void>;
+  provider: IdpProvider;
+}
+
+const STANDARD_PROFILE = ['name', 'given_name', 'family_name', 'preferred_username', 'locale', 'updated_at'];
+const EMAIL = ['email', 'email_verified'];
+
+/** Starts an identity provider on 127.0.0.1, port chosen by the system. */
+export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const hits = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    if (handler) handler(req, res);
+    else res.writeHead(503).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  const issuer = `http://127.0.0.1:${port}`;
+
+  const custom = new Set<string>();
+  for (const claims of Object.values(opts.users)) {
+    for (const name of Object.keys(claims)) {
+      if (name !== 'sub' && !STANDARD_PROFILE.includes(name) && !EMAIL.includes(name)) custom.add(name);
+    }
+  }
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
+  const ttl = opts.idTokenTtlSeconds ?? 600;
+
+  const provider: IdpProvider = new OidcProviderImpl(issuer, {
+    clients: opts.clients.map((c) => ({
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      ...c,
+    })),
+    jwks: { keys: [jwk] },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    claims: {
+      openid: ['sub'],
+      email: EMAIL,
+      profile: [...STANDARD_PROFILE, ...custom],
+      tenant: [...custom],
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'tenant'],
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: true },
+      revocation: { enabled: true, allowedPolicy: async () => true },
+      rpInitiatedLogout: { enabled: true },
+    },
+    ttl: {
+      AccessToken: 600,
+      AuthorizationCode: 60,
+      IdToken: ttl,
+      Interaction: 600,
+      Session: 3600,
+      Grant: 3600,
+      RefreshToken: 3600,
+    },
+    async findAccount(_ctx: unknown, id: string) {
+      const claims = opts.users[id];
+      if (!claims) return undefined;
+      return { accountId: id, claims: async () => ({ sub: id, ...claims }) };
+    },
+    // Consent is not what these tests are about: grant whatever the client asks.
+    async loadExistingGrant(ctx: {
+      oidc: {
+        client: { clientId: string };
+        session: { accountId: string; grantIdFor(clientId: string): string | undefined };
+        result?: { consent?: { grantId?: string } };
+        provider: { Grant: { find(id: string): Promise<unknown> } };
+        params: { scope?: string };
+        requestParamClaims?: Set<string>;
+      };
+    }) {
+      const existing = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+      if (existing) {
+        const found = await ctx.oidc.provider.Grant.find(existing);
+        if (found) return found;
+      }
+      const grant = new provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+      grant.addOIDCScope(ctx.oidc.params.scope ?? 'openid');
+      grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
+      await grant.save();
+      return grant;
+    },
+    async renderError(ctx: { type: string; body: string }, out: { error: string }) {
+      ctx.type = 'text/plain';
+      ctx.body = `error: ${out.error}`;
+    },
+  });
+  handler = provider.callback();
+
+  return {
+    issuer,
+    url: (path: string) => new URL(path, issuer).href,
+    hits,
+    provider,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Cookies by name with their path, enough for oidc-provider's interaction cookies. */
+class CookieJar {
+  #cookies = new Map<string, { value: string; path: string }>();
+
+  store(res: Response): void {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair!.indexOf('=');
+      if (eq < 1) continue;
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      let path = '/';
+      let expired = false;
+      for (const attr of attrs) {
+        const [k, v = ''] = attr.split('=');
+        const key = k!.trim().toLowerCase();
+        if (key === 'path') path = v.trim() || '/';
+        if (key === 'max-age' && Number(v) <= 0) expired = true;
+        if (key === 'expires' && Date.parse(v) <= Date.now()) expired = true;
+      }
+      const id = `${name};${path}`;
+      if (expired || value === '') this.#cookies.delete(id);
+      else this.#cookies.set(id, { value, path });
+    }
+  }
+
+  header(url: URL): string {
+    const out: string[] = [];
+    for (const [id, c] of this.#cookies) {
+      const p = c.path;
+      if (url.pathname === p || url.pathname.startsWith(p.endsWith('/') ? p : `${p}/`)) {
+        out.push(`${id.split(';')[0]}=${c.value}`);
+      }
+    }
+    return out.join('; ');
+  }
+}
+
+/**
+ * Logs `account` in at the test provider the way a browser would, starting from an
+ * authorization URL, and stops at the redirect back to the relying party.
+ * @returns the redirect to the client's redirect_uri (with `code`, `state`, `iss`,
+ *   or `error`); it is never requested.
+ */
+export async function loginAtIdp(authorizationUrl: string, account: string): Promise<{ callbackUrl: string }> {
+  const start = new URL(authorizationUrl);
+  const jar = new CookieJar();
+  let url = start;
+  let method: 'GET' | 'POST' = 'GET';
+  let body: URLSearchParams | undefined;
+  for (let step = 0; step < 12; step++) {
+    const cookie = jar.header(url);
+    const res = await fetch(url, {
+      method,
+      redirect: 'manual',
+      headers: { ...(cookie ? { cookie } : {}), ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      body,
+    });
+    jar.store(res);
+    if (res.status >= 300 && res.status < 400) {
+      await res.arrayBuffer();
+      const next = new URL(res.headers.get('location') ?? '', url);
+      if (next.origin !== start.origin) return { callbackUrl: next.href };
+      url = next;
+      method = 'GET';
+      body = undefined;
+      continue;
+    }
+    const html = await res.text();
+    if (res.status !== 200) throw new Error(`identity provider answered ${res.status} at ${url.pathname}: ${html.slice(0, 200)}`);
+    const action = /<form[^>]*action="([^"]+)"/.exec(html)?.[1];
+    const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
+    if (!action || !prompt) throw new Error(`no login form at ${url.pathname}`);
+    url = new URL(action.replace(/&amp;/g, '&'), url);
+    method = 'POST';
+    body = new URLSearchParams(prompt === 'login' ? { prompt, login: account, password: 'any' } : { prompt });
+  }
+  throw new Error('too many steps at the identity provider');
+}
