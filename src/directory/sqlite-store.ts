@@ -140,7 +140,7 @@ export class SqliteTenantStore implements TenantStore {
         const rows = this.#sql(db, 'SELECT * FROM companies ORDER BY company').all() as CompanyRow[];
         const domains = this.#namesByCompany(db, 'SELECT company, domain AS name FROM company_domains ORDER BY company, position');
         const hosts = this.#namesByCompany(db, 'SELECT company, host AS name FROM company_hosts ORDER BY company, position');
-        return rows.map((row) => this.#toCompany(row, domains.get(row.company) ?? [], hosts.get(row.company) ?? []));
+        return rows.map((row) => toCompany(row, domains.get(row.company) ?? [], hosts.get(row.company) ?? []));
       })(),
     );
   }
@@ -333,16 +333,11 @@ export class SqliteTenantStore implements TenantStore {
   #completeCompany(db: Database.Database, row: CompanyRow): Company {
     const names = (sql: string): string[] =>
       (this.#sql(db, sql).all(row.company) as { name: string }[]).map((r) => r.name);
-    return this.#toCompany(
+    return toCompany(
       row,
       names('SELECT domain AS name FROM company_domains WHERE company = ? ORDER BY position'),
       names('SELECT host AS name FROM company_hosts WHERE company = ? ORDER BY position'),
     );
-  }
-
-  #toCompany(row: CompanyRow, domains: string[], hosts: string[]): Company {
-    const settings = JSON.parse(row.sso) as SsoSettings;
-    return { company: row.company, sso: { tenant: row.tenant, ...settings, domains, hosts }, updatedAt: row.updated_at };
   }
 
   #namesByCompany(db: Database.Database, sql: string): Map<string, string[]> {
@@ -359,6 +354,11 @@ export class SqliteTenantStore implements TenantStore {
     const row = this.#sql(db, 'SELECT * FROM providers WHERE company = ? AND id = ?').get(company, id) as ProviderRow | undefined;
     return row ? toProvider(row) : undefined;
   }
+}
+
+function toCompany(row: CompanyRow, domains: string[], hosts: string[]): Company {
+  const settings = JSON.parse(row.sso) as SsoSettings;
+  return { company: row.company, sso: { tenant: row.tenant, ...settings, domains, hosts }, updatedAt: row.updated_at };
 }
 
 function toProvider(row: ProviderRow): Provider {

@@ -43,7 +43,7 @@ t.test('version prefix, debug.ping without auth, unknown endpoints', async (t) =
   t.equal(ping.status, 200);
   const versioned = await adminCall(adminUrl, 'v2.31/system.update_company_sso_config', acme.company);
   t.equal(versioned.status, 200);
-  t.equal(versioned.meta.endpoint.requested_version, '2.31');
+  t.match(versioned.meta, { endpoint: { requested_version: '2.31' } });
   const unknown = await adminCall(adminUrl, 'system.no_such_call', {});
   t.equal(unknown.status, 404);
   t.equal(unknown.meta.result_code, 404);
