@@ -17,7 +17,11 @@ import type { TenantStore } from './directory/types.js';
 import { createLogger } from './logger.js';
 import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { installErrorPages } from './pages/error-pages.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
+import emailDiscovery from './routing/email-discovery.js';
+import hostContext from './routing/host-context.js';
+import tenantRouting from './routing/tenant-routing.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
 
 /** What `buildApp` may be given instead of building it from the configuration. */
@@ -88,8 +92,23 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   const pub = Fastify(fastifyOptions(logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust)) as unknown as FastifyInstance;
   const admin = Fastify(fastifyOptions(logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false)) as unknown as FastifyInstance;
 
+  const anyHostPaths = new Set(['/healthz', '/readyz']);
   pub.decorateRequest('proxyView', undefined);
+  installErrorPages(pub);
   await pub.register(health, { checks: readiness });
+  await pub.register(hostContext, { publicUrl: config.public.url, baseHosts, baseDomain, directory, metrics, anyHostPaths });
+  await pub.register(tenantRouting, {
+    directory,
+    metrics,
+    tenantLogin: config.sso.tenant_login,
+    allowSettingsProviders: config.sso.allow_settings_providers,
+    webappCookie: config.session.webappCookie,
+    bodyLimit: config.public.bodyLimitBytes,
+    anyHostPaths,
+  });
+  if (config.sso.tenant_login && !config.sso.only_password_login) {
+    await pub.register(emailDiscovery, { directory, metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
+  }
   await pub.register(upstreamProxy, {
     webapp: config.upstreams.webapp,
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),

@@ -256,7 +256,7 @@ export function buildEndSessionUrl(
 /**
  * Revokes the refresh and access tokens at the provider, best effort: returns after
  * `timeoutMs` at the latest, never throws, does nothing without a revocation endpoint.
- * @returns how many tokens the provider confirmed revoked.
+ * @returns how many tokens the provider confirmed revoked (0 when `timeoutMs` passed first).
  */
 export async function revokeTokens(config: oidc.Configuration, tokens: RevocableTokens, timeoutMs: number): Promise<number> {
   if (!config.serverMetadata().revocation_endpoint) return 0;

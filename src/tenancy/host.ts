@@ -7,7 +7,8 @@
  *   punycode with UTS #46, as browsers do), without port and without one trailing dot.
  * - Refused outright, before any conversion: empty input, whitespace, control and
  *   format characters (zero-width, bidi), userinfo `@`, path and query characters
- *   `/ \ ? #`, `%` (the IDN converter would percent-decode it), brackets outside an
+ *   `/ \ ? #` and their lookalikes (`∕` U+2215, `⁄` U+2044...), `%` (the IDN
+ *   converter would percent-decode it), brackets outside an
  *   IPv6 literal, more than one `:` outside brackets, an empty, non-numeric or
  *   out-of-range port.
  * - After conversion every label is 1 to 63 characters of `a-z 0-9 - _` and the
@@ -27,7 +28,9 @@ import { isValidTenantId } from './tenant-id.js';
 const MAX_RAW_LENGTH = 1024;
 const MAX_NAME_LENGTH = 253;
 const ASCII_NAME = /^[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*$/;
-const FORBIDDEN_ANYWHERE = /[\s@/\\?#%\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cn}]/u;
+// Besides ASCII separators: slash and backslash lookalikes that UTS #46 lets through as
+// valid (IDNA2008 disallows them), the `evil.example∕ml.example.com` phishing shape.
+const FORBIDDEN_ANYWHERE = /[\s@/\\?#%\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cn}\u2044\u2215\u2216\u2571\u2572\u29f5\u29f8\u29f9]/u;
 const BRACKETED = /^\[([0-9A-Fa-f:.]{2,45})\](?::([^:]*))?$/;
 const PORT = /^[0-9]{1,5}$/;
 

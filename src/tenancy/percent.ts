@@ -12,6 +12,7 @@
  */
 
 const HEX_PAIR = /^[0-9A-Fa-f]{2}$/;
+const LONE_SURROGATE = /\p{Cs}/u;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** How a stray `%` (one not followed by two hex digits) is treated. */
@@ -26,6 +27,7 @@ export type PercentMode = 'strict' | 'lenient';
  *   bytes are not valid UTF-8
  */
 export function percentDecode(input: string, mode: PercentMode = 'strict'): string | undefined {
+  if (LONE_SURROGATE.test(input)) return undefined;
   if (!input.includes('%')) return input;
   const bytes: number[] = [];
   for (let i = 0; i < input.length; i++) {
@@ -44,7 +46,6 @@ export function percentDecode(input: string, mode: PercentMode = 'strict'): stri
     // Re-encode the literal character as UTF-8 so escapes and literals are decoded together.
     const cp = input.codePointAt(i) ?? ch;
     if (cp > 0xffff) i++;
-    if (cp >= 0xd800 && cp <= 0xdfff) return undefined;
     for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) bytes.push(b);
   }
   try {

@@ -12,12 +12,14 @@
  *   (up to 4 layers, `%252f` -> `%2f` -> `/`) and every layer must pass the same
  *   checks, because a proxy, the webapp or its router may decode it once more.
  *   A value still changing after 4 decodings is refused.
- * - In no layer: `//` anywhere (path, query or fragment), `\`, a control, format or
- *   whitespace character, `:/` or `:\` (a URL hidden in the value), a first path
- *   segment shaped like a scheme (`/javascript:...`), a `.` or `..` path segment (a
- *   normaliser would turn `/.//evil.com` into `//evil.com`), or a Unicode character
- *   whose compatibility form (NFKC) is one of these (`／／evil.com`, U+FF0F), nor
- *   a slash or full-stop lookalike (`∕` U+2215, `⧸` U+29F8, `。` U+3002...).
+ * - In no layer: `//` anywhere (path, query or fragment); `\`; a control, format or
+ *   whitespace character (a decoded U+0020 space is tolerated inside a segment, never
+ *   at either end or next to a `/`); `:/` or `:\` (a URL hidden in the value); a first
+ *   path segment shaped like a scheme (`/javascript:...`, `/a:b`); a `.` or `..` path
+ *   segment (a normaliser turns `/.//evil.com` into `//evil.com`); a slash or full-stop
+ *   lookalike (`∕` U+2215, `⧸` U+29F8, `。` U+3002...). A layer holding other
+ *   non-ASCII characters must also pass in its compatibility form (NFKC), which turns
+ *   `／／evil.com` (U+FF0F) into `//evil.com`.
  * - Not a gateway path that would loop the login: a first segment `login`, `logout`
  *   or `callback_*` (compared case-insensitively, `;params` ignored).
  * - The accepted value is returned exactly as given (still percent-encoded), so the
@@ -39,7 +41,11 @@ import { isValidTenantId, tenantKey } from './tenant-id.js';
 const MAX_REDIRECT_LENGTH = 2048;
 const MAX_DECODE_LAYERS = 4;
 const RFC3986_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/?#[\]%]+$/;
-const INVISIBLE = /[\s\p{Cc}\p{Cf}\p{Z}]/u;
+// Every whitespace, control and format character except U+0020 SPACE, which a decoded
+// layer may hold inside a segment (`report%20final.pdf`); see SPACE_AT_EDGE.
+const INVISIBLE = /(?! )[\s\p{Cc}\p{Cf}\p{Z}]/u;
+// A space where browsers trim it (start, end) or next to a separator (`/%20/host`).
+const SPACE_AT_EDGE = /^ | $| [/\\]|[/\\] /;
 // Slashes and full stops with no NFKC mapping to ASCII that URL and IDN processing
 // (UTS #46) or a careless "normaliser" may still turn into `/`, `\` or `.`.
 const SEPARATOR_LOOKALIKES = /[\u2044\u2215\u2216\u2571\u2572\u29f5\u29f8\u29f9\u3002\uff61]/u;
@@ -61,8 +67,8 @@ function isGatewayPath(firstSegment: string): boolean {
 /** Checks one (possibly decoded) layer of a redirect value. */
 function isSafeLayer(s: string): boolean {
   if (!s.startsWith('/')) return false;
-  if (hasControlChar(s) || INVISIBLE.test(s)) return false;
-  if (s.includes('\\') || s.includes('//')) return false;
+  if (hasControlChar(s) || INVISIBLE.test(s) || SPACE_AT_EDGE.test(s)) return false;
+  if (s.includes('\\') || s.startsWith('//')) return false;
   if (/:[/\\]/.test(s)) return false;
   const segments = pathPart(s).split('/').slice(1);
   const first = segments[0] ?? '';

@@ -115,5 +115,17 @@ export function readFixture(name: string): FixtureEntry[] {
 
 /** A readable label for a test assertion: the line as written, and its number. */
 export function describeEntry(entry: FixtureEntry): string {
-  return `line ${entry.line}: ${entry.raw}`;
+  return `line ${entry.line}: ${escapeNonAscii(entry.raw)}`;
+}
+
+/**
+ * A value written for a test label: quoted, with every character outside printable
+ * ASCII escaped, so that no label can break the TAP stream (U+2028, NEL...).
+ */
+export function printable(value: string): string {
+  return escapeNonAscii(JSON.stringify(value));
+}
+
+function escapeNonAscii(text: string): string {
+  return text.replace(/[^\x20-\x7e]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
 }

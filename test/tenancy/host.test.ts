@@ -1,6 +1,6 @@
 import t from 'tap';
 import { classifyHost, isLoopbackHost, normalizeDomain, normalizeHost } from '../../src/tenancy/host.js';
-import { describeEntry, readFixture } from './fixture-reader.js';
+import { describeEntry, printable, readFixture } from './fixture-reader.js';
 
 const label63 = 'a'.repeat(63);
 const name253 = [label63, label63, label63, 'd'.repeat(61)].join('.');
@@ -32,12 +32,12 @@ t.test('normalizeHost: case, port, trailing dot and IDN', async (t) => {
     [name253, name253],
     [`${name253}.`, name253],
   ];
-  for (const [raw, want] of cases) t.equal(normalizeHost(raw), want, JSON.stringify(raw));
+  for (const [raw, want] of cases) t.equal(normalizeHost(raw), want, printable(raw));
 });
 
 t.test('normalizeHost: refuses the obvious malformed values', async (t) => {
   for (const raw of ['', ' ', 'a..b', 'example.com:', 'example.com:0', '::1', 'a@b', 'a/b', 'a b']) {
-    t.equal(normalizeHost(raw), undefined, JSON.stringify(raw));
+    t.equal(normalizeHost(raw), undefined, printable(raw));
   }
   t.equal(normalizeHost(`${name253}x`), undefined, '254 characters');
   t.equal(normalizeHost(`${'a'.repeat(64)}.com`), undefined, '64-character label');
@@ -48,8 +48,8 @@ t.test('normalizeHost: refuses the obvious malformed values', async (t) => {
 t.test('normalizeHost: the normal form is a fixed point', async (t) => {
   for (const raw of ['Example.COM.:80', 'bücher.de', '[0:0::1]:1', '127.0.0.1:9', name253]) {
     const once = normalizeHost(raw);
-    t.ok(once !== undefined, JSON.stringify(raw));
-    t.equal(normalizeHost(once ?? ''), once, `fixed point for ${JSON.stringify(raw)}`);
+    t.ok(once !== undefined, printable(raw));
+    t.equal(normalizeHost(once ?? ''), once, `fixed point for ${printable(raw)}`);
   }
 });
 
@@ -68,7 +68,7 @@ t.test('normalizeDomain: names only, no port, no IP', async (t) => {
   t.equal(normalizeDomain('localhost'), 'localhost');
   t.equal(normalizeDomain('ml.acme.com'), 'ml.acme.com');
   for (const raw of ['acme.com:443', 'acme.com:', '127.0.0.1', '10.1.2.3', '[::1]', '::1', '123', '', ' acme.com', 'acme.com ']) {
-    t.equal(normalizeDomain(raw), undefined, JSON.stringify(raw));
+    t.equal(normalizeDomain(raw), undefined, printable(raw));
   }
 });
 

@@ -30,10 +30,26 @@ t.test('length is bounded at 2048 characters', async (t) => {
 
 t.test('up to four layers of encoding are looked through', async (t) => {
   // `%25` layers around a harmless character: accepted when within the limit.
-  t.equal(safeRelativeRedirect('/a%2525252541'), '/a%2525252541', 'four decodings, stable after');
-  t.equal(safeRelativeRedirect('/a%252525252541'), undefined, 'five decodings');
+  t.equal(safeRelativeRedirect('/a%25252541'), '/a%25252541', 'four decodings, stable after');
+  t.equal(safeRelativeRedirect('/a%2525252541'), undefined, 'five decodings');
   // The same depth hiding a slash is refused at the layer where it appears.
   t.equal(safeRelativeRedirect('/%2525252f%2525252fevil.example'), undefined);
+});
+
+t.test('a first segment shaped like a scheme is refused; later segments may hold colons', async (t) => {
+  t.equal(safeRelativeRedirect('/a:b'), undefined);
+  t.equal(safeRelativeRedirect('/mailto:x'), undefined);
+  t.equal(safeRelativeRedirect('/projects/a:b'), '/projects/a:b');
+  t.equal(safeRelativeRedirect('/1:2'), '/1:2', 'a scheme starts with a letter');
+});
+
+t.test('a decoded space may sit inside a segment only', async (t) => {
+  t.equal(safeRelativeRedirect('/files/report%20final.pdf'), '/files/report%20final.pdf');
+  t.equal(safeRelativeRedirect('/files/%20report'), undefined);
+  t.equal(safeRelativeRedirect('/files/report%20'), undefined);
+  t.equal(safeRelativeRedirect('/files/report%20/x'), undefined);
+  t.equal(safeRelativeRedirect('/files/report%09final'), undefined, 'a tab never');
+  t.equal(safeRelativeRedirect('/files/report%C2%A0final'), undefined, 'nor a no-break space');
 });
 
 t.test('a value that only becomes a literal % when decoded is not decoded further', async (t) => {

@@ -1,9 +1,10 @@
 import t from 'tap';
 import { isValidTenantId, sameTenant, tenantKey } from '../../src/tenancy/tenant-id.js';
+import { printable } from './fixture-reader.js';
 
 t.test('tenant IDs: 1-63 letters, digits, - _ .', async (t) => {
   for (const ok of ['a', 'acme', 'Acme-Corp', 'acme_corp', 'acme.eu', '0', 'a'.repeat(63), '...', '.hidden', 'x..y', '-', '_']) {
-    t.ok(isValidTenantId(ok), `accepts ${JSON.stringify(ok)}`);
+    t.ok(isValidTenantId(ok), `accepts ${printable(ok)}`);
   }
   for (const bad of [
     '',
@@ -25,7 +26,7 @@ t.test('tenant IDs: 1-63 letters, digits, - _ .', async (t) => {
     'ａｃｍｅ',
     'acme\u200b',
   ]) {
-    t.notOk(isValidTenantId(bad), `refuses ${JSON.stringify(bad)}`);
+    t.notOk(isValidTenantId(bad), `refuses ${printable(bad)}`);
   }
 });
 

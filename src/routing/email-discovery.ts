@@ -1,0 +1,91 @@
+/**
+ * Email discovery on the base host: `GET /login` shows a form, `POST /login` with
+ * `email=` answers `303 /login/<tenant>?login_hint=<email>` for a known domain.
+ *
+ * Rules: an unknown or malformed email gets the same form again (200) with one
+ * neutral message, after the same work (one directory lookup), naming no tenant;
+ * submissions are rate limited per client address; a safe `redirect` is carried on.
+ * On a tenant host both go to that tenant's login.
+ */
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CachedDirectory } from '../directory/cached-directory.js';
+import type { Metrics } from '../observability/metrics.js';
+import { escapeHtml, sendPage } from '../pages/render.js';
+import { emailDomain } from '../tenancy/email.js';
+import { safeRelativeRedirect } from '../tenancy/redirect.js';
+
+/** Options of the email discovery routes. */
+export interface EmailDiscoveryOptions {
+  directory: CachedDirectory;
+  metrics: Metrics;
+  perMinute: number;
+  bodyLimit: number;
+  /** Shown as the page heading. */
+  productName?: string;
+}
+
+const NEUTRAL = 'We could not find single sign-on for that address. Check the spelling, or ask your administrator for your organisation’s sign-in link.';
+/** Looked up for malformed emails so that every submission does the same work. */
+const NO_DOMAIN = 'invalid.invalid';
+
+function form(opts: { email?: string; message?: string; redirect?: string }): string {
+  const redirect = opts.redirect ? `<input type="hidden" name="redirect" value="${escapeHtml(opts.redirect)}">` : '';
+  const message = opts.message ? `<p class="note" role="alert" id="login-message">${escapeHtml(opts.message)}</p>` : '';
+  const described = opts.message ? ' aria-describedby="login-message"' : '';
+  return `${message}<form method="post" action="/login">
+<label for="email">Work email</label>
+<input type="email" id="email" name="email" autocomplete="email" required autofocus maxlength="254" value="${escapeHtml(opts.email ?? '')}"${described}>
+${redirect}<button type="submit">Continue</button>
+</form>`;
+}
+
+function loginTarget(tenant: string, hint?: string, redirect?: string): string {
+  const q = new URLSearchParams();
+  if (hint) q.set('login_hint', hint);
+  if (redirect) q.set('redirect', redirect);
+  const s = q.toString();
+  return `/login/${encodeURIComponent(tenant)}${s ? `?${s}` : ''}`;
+}
+
+/** Registers `GET /login` and `POST /login` (encapsulated: its body parser stays here). */
+export default async function emailDiscovery(app: FastifyInstance, opts: EmailDiscoveryOptions): Promise<void> {
+  await app.register(formbody, { bodyLimit: opts.bodyLimit });
+  await app.register(rateLimit, { global: false });
+  const title = opts.productName ?? 'Sign in';
+
+  const page = (reply: FastifyReply, status: number, f: Parameters<typeof form>[0]) =>
+    sendPage(reply, status, { title, heading: 'Sign in with your organisation', html: form(f) });
+
+  const onTenantHost = (req: FastifyRequest, reply: FastifyReply, redirect?: string) =>
+    reply.redirect(loginTarget(req.gate.tenant!.company.sso.tenant, undefined, redirect), 302);
+
+  app.get('/login', async (req, reply) => {
+    const redirect = safeRelativeRedirect((req.query as Record<string, unknown>).redirect as string | undefined);
+    if (req.gate.tenant) return onTenantHost(req, reply, redirect);
+    return page(reply, 200, redirect ? { redirect } : {});
+  });
+
+  app.post(
+    '/login',
+    {
+      config: { rateLimit: { max: opts.perMinute, timeWindow: 60_000 } },
+      bodyLimit: opts.bodyLimit,
+    },
+    async (req, reply) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const email = typeof body.email === 'string' ? body.email : '';
+      const redirect = typeof body.redirect === 'string' ? safeRelativeRedirect(body.redirect) : undefined;
+      if (req.gate.tenant) return onTenantHost(req, reply, redirect);
+      const domain = emailDomain(email);
+      const tenant = await opts.directory.tenantByDomain(domain ?? NO_DOMAIN);
+      if (domain !== undefined && tenant !== undefined) {
+        opts.metrics.discovery('found');
+        return reply.redirect(loginTarget(tenant, email.trim(), redirect), 303);
+      }
+      opts.metrics.discovery(domain === undefined ? 'invalid' : 'unknown');
+      return page(reply, 200, { email: email.slice(0, 254), message: NEUTRAL, ...(redirect ? { redirect } : {}) });
+    },
+  );
+}
