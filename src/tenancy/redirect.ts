@@ -68,7 +68,7 @@ function isGatewayPath(firstSegment: string): boolean {
 function isSafeLayer(s: string): boolean {
   if (!s.startsWith('/')) return false;
   if (hasControlChar(s) || INVISIBLE.test(s) || SPACE_AT_EDGE.test(s)) return false;
-  if (s.includes('\\') || s.startsWith('//')) return false;
+  if (s.includes('\\') || s.includes('//')) return false;
   if (/:[/\\]/.test(s)) return false;
   const segments = pathPart(s).split('/').slice(1);
   const first = segments[0] ?? '';
@@ -97,7 +97,7 @@ export function safeRelativeRedirect(raw: string | undefined): string | undefine
   let layer = raw;
   let next = percentDecode(layer, 'strict');
   for (let decoded = 0; next !== layer; decoded++) {
-    if (next === undefined || decoded >= MAX_DECODE_LAYERS || !isSafeLayer(next)) return undefined;
+    if (next === undefined || decoded >= MAX_DECODE_LAYERS) return undefined;
     layer = next;
     next = percentDecode(layer, 'lenient');
   }
