@@ -18,7 +18,12 @@ import { createLogger } from './logger.js';
 import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { installErrorPages } from './pages/error-pages.js';
+import authenticate, { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
+import { ClientRegistry } from './oidc/client-registry.js';
+import { Sealer } from './oidc/seal.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
+import { MemorySessionStore } from './session/memory-store.js';
+import type { SessionStore } from './session/types.js';
 import emailDiscovery from './routing/email-discovery.js';
 import hostContext from './routing/host-context.js';
 import tenantRouting from './routing/tenant-routing.js';
@@ -33,6 +38,8 @@ export interface GatewayDeps {
   now?: () => number;
   /** Folder relative store paths resolve against. */
   cwd?: string;
+  /** Session store for authenticate mode (default: in memory). */
+  sessions?: SessionStore;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -97,10 +104,40 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   installErrorPages(pub);
   await pub.register(health, { checks: readiness });
   await pub.register(hostContext, { publicUrl: config.public.url, baseHosts, baseDomain, directory, metrics, anyHostPaths });
+  let authenticator: Authenticator | undefined;
+  let registry: ClientRegistry | undefined;
+  const sessions: SessionStore | undefined = config.mode === 'authenticate' ? (deps.sessions ?? new MemorySessionStore()) : undefined;
+  if (sessions) {
+    readiness.push({ name: 'sessions', check: () => sessions.ping() });
+    registry = new ClientRegistry({
+      httpTimeoutMs: config.oidc.httpTimeoutMs,
+      retryMaxSeconds: config.oidc.discoveryRetryMaxSeconds,
+      log: logger.child({ component: 'oidc' }),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    authenticator = createAuthenticator({
+      directory,
+      registry,
+      sessions,
+      sealer: new Sealer(config.session.secret!, config.session.previousSecrets, { purpose: 'tenant-gate login transaction' }),
+      metrics,
+      secureCookies: new URL(config.public.url).protocol === 'https:',
+      sessionCookie: config.session.cookieName,
+      sessionTtlSeconds: config.session.ttlSeconds,
+      idleSeconds: config.session.idleSeconds,
+      transactionSeconds: config.session.transactionSeconds,
+      scopes: config.oidc.scopes,
+      httpTimeoutMs: config.oidc.httpTimeoutMs,
+      allowSettingsProviders: config.sso.allow_settings_providers,
+      publicPaths: new Set([...anyHostPaths, '/login', '/logout']),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  }
   await pub.register(tenantRouting, {
     directory,
     metrics,
-    tenantLogin: config.sso.tenant_login,
+    tenantLogin: config.sso.tenant_login || config.mode === 'authenticate',
+    ...(authenticator ? { authenticate: authenticator.hooks } : {}),
     allowSettingsProviders: config.sso.allow_settings_providers,
     webappCookie: config.session.webappCookie,
     bodyLimit: config.public.bodyLimitBytes,
@@ -109,6 +146,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   if (config.sso.tenant_login && !config.sso.only_password_login) {
     await pub.register(emailDiscovery, { directory, metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
   }
+  if (authenticator) await pub.register(authenticate, { authenticator });
   await pub.register(upstreamProxy, {
     webapp: config.upstreams.webapp,
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
@@ -116,7 +154,11 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     timeoutMs: config.upstreams.timeoutMs,
   });
 
-  const directoryAdmin = new DirectoryAdmin({ store, baseHosts, baseDomain, onWrite: (keys) => directory.invalidate(keys) });
+  const directoryAdmin = new DirectoryAdmin({ store, baseHosts, baseDomain, onWrite: (keys) => {
+      directory.invalidate(keys);
+      for (const k of keys) if (k.startsWith('c:')) registry?.invalidate(k.slice(2));
+    },
+  });
   await admin.register(health, { checks: readiness });
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
@@ -141,7 +183,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       if (closed) return;
       closed = true;
       await Promise.all([pub.close(), admin.close()]);
-      await store.close();
+      await Promise.all([store.close(), sessions?.close()]);
     },
   };
 }

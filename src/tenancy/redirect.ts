@@ -84,7 +84,7 @@ function isSafeLayer(s: string): boolean {
 
 /**
  * Accepts a post-login `redirect` target only when it is a same-origin relative
- * reference that stays safe however many times it is percent-decoded.
+ * reference that stays safe through every further percent-decoding (at most four).
  *
  * @param raw the `redirect` parameter, already decoded once from the query string it
  *   arrived in (as `URLSearchParams` gives it)
@@ -97,7 +97,7 @@ export function safeRelativeRedirect(raw: string | undefined): string | undefine
   let layer = raw;
   let next = percentDecode(layer, 'strict');
   for (let decoded = 0; next !== layer; decoded++) {
-    if (next === undefined || decoded >= MAX_DECODE_LAYERS) return undefined;
+    if (next === undefined || decoded >= MAX_DECODE_LAYERS || !isSafeLayer(next)) return undefined;
     layer = next;
     next = percentDecode(layer, 'lenient');
   }
