@@ -15,7 +15,8 @@
 import type { Company, CompanySso, Provider, ProviderConfiguration, TenantStore } from '../directory/types.js';
 import { keysForCompanyWrite, keysForProviderWrite } from '../directory/invalidation.js';
 import { MissingFieldsError, NotFoundError, ValidationError } from '../errors.js';
-import { isLoopbackHost, normalizeDomain } from '../tenancy/host.js';
+import { normalizeDomain } from '../tenancy/host.js';
+import { checkProviderUrl } from '../tenancy/provider-url.js';
 import { isValidTenantId } from '../tenancy/tenant-id.js';
 import type { SaveProviderBody, UpdateCompanySsoBody } from './payloads.js';
 
@@ -49,21 +50,6 @@ function normalizeList(values: string[], field: string, check?: (v: string) => s
     if (!out.includes(v)) out.push(v);
   });
   return out;
-}
-
-/** Checks an identity provider URL: https, or http on a loopback address. */
-export function checkProviderUrl(value: string, field: string): void {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ValidationError(field, `${field} is not a valid URL`);
-  }
-  if (url.username || url.password || url.hash) throw new ValidationError(field, `${field} must not contain credentials or a fragment`);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (url.protocol === 'https:') return;
-  if (url.protocol === 'http:' && isLoopbackHost(host)) return;
-  throw new ValidationError(field, `${field} must be an https URL (http is accepted on loopback addresses only)`);
 }
 
 /** Drops `client_secret` and adds `has_client_secret`: the only shape a provider leaves the gateway in. */
@@ -166,7 +152,8 @@ export class DirectoryAdmin {
     const cfg: ProviderConfiguration = { ...body.configuration };
     for (const f of URL_FIELDS) {
       const v = cfg[f];
-      if (v !== undefined) checkProviderUrl(v, `configuration.${f}`);
+      const problem = v === undefined ? undefined : checkProviderUrl(v);
+      if (problem) throw new ValidationError(`configuration.${f}`, `configuration.${f} ${problem}`);
     }
     if (cfg.issuer === undefined && cfg.authorization_endpoint === undefined) {
       throw new MissingFieldsError(['configuration.issuer', 'configuration.authorization_endpoint']);

@@ -21,7 +21,6 @@
  *   in `detail`. The client secret never appears in errors or logs.
  */
 import { createHash } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import * as oidc from 'openid-client';
 import type { Provider, ProviderConfiguration } from '../directory/types.js';
 import { ErrorCodes, GatewayError } from '../errors.js';
@@ -52,6 +51,8 @@ const ENDPOINTS = [
 ] as const;
 const REQUIRED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const;
 
+import { checkProviderUrl } from '../tenancy/provider-url.js';
+
 const KEYCLOAK_AUTH = /^(.*\/realms\/[^/]+)\/protocol\/openid-connect\/auth\/?$/;
 
 /**
@@ -70,30 +71,6 @@ export function deriveIssuer(cfg: Pick<ProviderConfiguration, 'issuer' | 'author
   const match = KEYCLOAK_AUTH.exec(url.pathname);
   if (!match || url.search || url.hash) return undefined;
   return `${url.origin}${match[1]}`;
-}
-
-/** True for 127.0.0.0/8, ::1 and localhost (as URL hostnames, IPv6 in brackets). */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, '');
-  if (host === 'localhost' || host === '[::1]' || host === '::1') return true;
-  return isIPv4(host) && host.startsWith('127.');
-}
-
-/**
- * Checks an identity provider URL: https, or http on a loopback host.
- * @returns the reason it is refused, or undefined when it is fine.
- */
-export function checkProviderUrl(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'is not a URL';
-  }
-  if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
-  if (url.protocol === 'http:') return 'uses http on a host that is not loopback (https is required)';
-  return `uses the unsupported scheme ${url.protocol}`;
 }
 
 interface Entry {
