@@ -6,6 +6,7 @@
  * proxy, and the proxy is last.
  */
 import type { AddressInfo } from 'node:net';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
@@ -103,6 +104,9 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   pub.decorateRequest('proxyView', undefined);
   installErrorPages(pub);
   await pub.register(health, { checks: readiness });
+  await pub.register(rateLimit, { global: false });
+  const perMinute = (max: number) => pub.createRateLimit({ max, timeWindow: 60_000 });
+  const limits = { login: perMinute(config.rateLimit.loginPerMinute), callback: perMinute(config.rateLimit.callbackPerMinute) };
   await pub.register(hostContext, { publicUrl: config.public.url, baseHosts, baseDomain, directory, metrics, anyHostPaths });
   let authenticator: Authenticator | undefined;
   let registry: ClientRegistry | undefined;
@@ -138,6 +142,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     metrics,
     tenantLogin: config.sso.tenant_login || config.mode === 'authenticate',
     ...(authenticator ? { authenticate: authenticator.hooks } : {}),
+    limits,
     allowSettingsProviders: config.sso.allow_settings_providers,
     webappCookie: config.session.webappCookie,
     bodyLimit: config.public.bodyLimitBytes,

@@ -9,7 +9,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ConflictError, GatewayError, MissingFieldsError, NotFoundError, StoreUnavailableError, ValidationError } from '../errors.js';
-import { basicAuthChecker } from './basic-auth.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AuthThrottle, basicAuthChecker } from './basic-auth.js';
 import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
 import { AdminCodes, envelope, type AdminCode } from './envelope.js';
 import { CompanyRef, createValidators, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
@@ -19,6 +20,8 @@ export interface AdminApiOptions {
   credentials: ReadonlyArray<{ key: string; secret: string }>;
   admin: DirectoryAdmin;
   bodyLimit: number;
+  /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
+  throttle?: AuthThrottle;
 }
 
 type Handler = (body: unknown) => Promise<Record<string, unknown>>;
@@ -92,6 +95,7 @@ function endpoints(admin: DirectoryAdmin, validate: ReturnType<typeof createVali
 
 async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const checkAuth = basicAuthChecker(opts.credentials);
+  const throttle = opts.throttle ?? new AuthThrottle();
   const table = endpoints(opts.admin, createValidators());
 
   app.removeAllContentTypeParsers();
@@ -122,7 +126,11 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
     const ep = ENDPOINT.test(name) ? table[name] : undefined;
     if (!ep) return send(req, reply, name, version, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${name}` });
     if (ep.auth) {
+      const delay = throttle.delayFor(req.ip);
+      if (delay > 0) await sleep(delay);
       const auth = checkAuth(req.headers.authorization);
+      if (auth.ok) throttle.succeeded(req.ip);
+      else if (auth.reason === 'bad') throttle.failed(req.ip);
       if (!auth.ok) {
         reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');
         req.log.warn({ endpoint: name, reason: auth.reason }, 'admin authentication failed');

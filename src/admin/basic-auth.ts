@@ -6,6 +6,7 @@
  * well-formed header that matches nothing is "bad".
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 
 /** Outcome of checking an Authorization header. */
 export type BasicAuthResult = { ok: true; key: string } | { ok: false; reason: 'missing' | 'bad' };
@@ -28,4 +29,36 @@ export function basicAuthChecker(credentials: ReadonlyArray<{ key: string; secre
     }
     return match === undefined ? { ok: false, reason: 'bad' } : { ok: true, key: match };
   };
+}
+
+/**
+ * Slows down clients that keep failing admin authentication: after `freeFailures`
+ * failures within `windowMs`, every authenticated call from that address waits
+ * 100 ms doubling per further failure, up to `maxDelayMs`. Bounded memory (LRU).
+ */
+export class AuthThrottle {
+  readonly #failures: LRUCache<string, { count: number }>;
+  readonly #free: number;
+  readonly #maxDelayMs: number;
+
+  constructor(opts: { freeFailures?: number; windowMs?: number; maxDelayMs?: number; max?: number } = {}) {
+    this.#free = opts.freeFailures ?? 5;
+    this.#maxDelayMs = opts.maxDelayMs ?? 3000;
+    this.#failures = new LRUCache({ max: opts.max ?? 10_000, ttl: opts.windowMs ?? 10 * 60_000 });
+  }
+
+  /** Milliseconds this client must wait before its credentials are checked. */
+  delayFor(client: string): number {
+    const over = (this.#failures.get(client)?.count ?? 0) - this.#free;
+    return over < 0 ? 0 : Math.min(this.#maxDelayMs, 100 * 2 ** Math.min(over, 10));
+  }
+
+  failed(client: string): void {
+    const entry = this.#failures.get(client, { updateAgeOnGet: false });
+    this.#failures.set(client, { count: (entry?.count ?? 0) + 1 });
+  }
+
+  succeeded(client: string): void {
+    this.#failures.delete(client);
+  }
 }

@@ -4,11 +4,11 @@
  *
  * Rules: an unknown or malformed email gets the same form again (200) with one
  * neutral message, after the same work (one directory lookup), naming no tenant;
- * submissions are rate limited per client address; a safe `redirect` is carried on.
+ * submissions are rate limited per client address (the rate-limit plugin is registered
+ * on the listener, so its store may be shared); a safe `redirect` is carried on.
  * On a tenant host both go to that tenant's login.
  */
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CachedDirectory } from '../directory/cached-directory.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -52,7 +52,6 @@ function loginTarget(tenant: string, hint?: string, redirect?: string): string {
 /** Registers `GET /login` and `POST /login` (encapsulated: its body parser stays here). */
 export default async function emailDiscovery(app: FastifyInstance, opts: EmailDiscoveryOptions): Promise<void> {
   await app.register(formbody, { bodyLimit: opts.bodyLimit });
-  await app.register(rateLimit, { global: false });
   const title = opts.productName ?? 'Sign in';
 
   const page = (reply: FastifyReply, status: number, f: Parameters<typeof form>[0]) =>

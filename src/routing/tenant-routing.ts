@@ -53,7 +53,12 @@ export interface TenantRoutingOptions {
   anyHostPaths: ReadonlySet<string>;
   /** Present in authenticate mode. */
   authenticate?: AuthenticateHooks;
+  /** Per-client limits of logins and callbacks. */
+  limits?: { login: RequestLimiter; callback: RequestLimiter };
 }
+
+/** A per-client rate limit check (from @fastify/rate-limit's `createRateLimit`). */
+export type RequestLimiter = (req: FastifyRequest) => Promise<{ isAllowed: boolean; isExceeded?: boolean; ttlInSeconds?: number }>;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -111,7 +116,20 @@ async function tenantRouting(app: FastifyInstance, opts: TenantRoutingOptions): 
   const notFound = (reply: FastifyReply) =>
     sendPage(reply, 404, { title: 'Unknown organisation', paragraphs: ['There is no sign-in page at this address.'], link: { href: '/login', text: 'Find your organisation' } });
 
+  async function limited(req: FastifyRequest, reply: FastifyReply, limiter: RequestLimiter | undefined): Promise<boolean> {
+    if (!limiter) return false;
+    const r = await limiter(req);
+    if (r.isAllowed || !r.isExceeded) return false;
+    req.log.warn('rate limit exceeded');
+    sendPage(reply.header('retry-after', String(Math.max(1, r.ttlInSeconds ?? 60))), 429, {
+      title: 'Too many attempts',
+      paragraphs: ['Please wait a minute before trying again.'],
+    });
+    return true;
+  }
+
   async function handleCallback(req: FastifyRequest, reply: FastifyReply, path: string, query: string | undefined) {
+    if (await limited(req, reply, opts.limits?.callback)) return reply;
     const parsed = parseCallbackPath(path);
     if ('error' in parsed) return refuseCallback(req, reply, parsed.error);
     const client = await directory.client(parsed.clientId);
@@ -142,6 +160,7 @@ async function tenantRouting(app: FastifyInstance, opts: TenantRoutingOptions): 
       const redirect = safeRelativeRedirect(singleQueryParam(query, 'redirect'));
       return reply.redirect(loginPath(hostTenant.company.sso.tenant, { redirect }), 302);
     }
+    if (await limited(req, reply, opts.limits?.login)) return reply;
     const m = /^\/login\/([^/]+)\/?$/.exec(path);
     const id = m ? percentDecode(m[1]!, 'strict') : undefined;
     if (id === undefined || !isValidTenantId(id)) return notFound(reply);

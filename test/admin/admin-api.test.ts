@@ -197,3 +197,20 @@ t.test('health, readiness and metrics on the admin listener', async (t) => {
   t.match(text, /tenant_gate_directory_lookups_total\{kind="tenant",result="miss"\} 1/);
   t.match(text, /process_cpu_user_seconds_total/);
 });
+
+t.test('repeated authentication failures are slowed down; valid credentials still work after', async (t) => {
+  const { adminUrl } = await startGateway(t);
+  const timed = async (auth: string) => {
+    const started = Date.now();
+    const r = await adminCall(adminUrl, 'system.get_company_sso_config', { company: 'x' }, auth);
+    return { status: r.status, ms: Date.now() - started };
+  };
+  for (let i = 0; i < 5; i++) t.equal((await timed(`${ADMIN_KEY}:wrong-${i}`)).status, 401);
+  const fast = await timed(`${ADMIN_KEY}:wrong-again`);
+  const slower = await timed(`${ADMIN_KEY}:wrong-again-2`);
+  t.ok(fast.ms >= 90, `the 6th failure waits (${fast.ms} ms)`);
+  t.ok(slower.ms >= 190, `and the wait doubles (${slower.ms} ms)`);
+  const ok = await timed(`${ADMIN_KEY}:admin-secret-value`);
+  t.equal(ok.status, 404, 'the right credentials are still accepted');
+  t.ok((await timed(`${ADMIN_KEY}:admin-secret-value`)).ms < 90, 'a success clears the slowdown');
+});

@@ -294,3 +294,17 @@ t.test('probes answer on any host', async (t) => {
   t.equal((await s.req({ path: '/healthz', host: '10.1.2.3:8080' })).status, 200);
   t.equal((await s.req({ path: '/readyz', host: 'whatever' })).status, 200);
 });
+
+t.test('logins and callbacks are rate limited per client address', async (t) => {
+  const s = await setup(t, { rateLimit: { loginPerMinute: 2, callbackPerMinute: 2 } });
+  const logins = [];
+  for (let i = 0; i < 3; i++) logins.push((await s.req({ path: '/login/acme', headers: NAV })).status);
+  t.same(logins, [200, 200, 429]);
+  const callbacks = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await s.req({ path: '/callback_acme-webapp?code=a&state=b' });
+    callbacks.push(r.status);
+    if (r.status === 429) t.ok(Number(r.headers['retry-after']) > 0, 'Retry-After');
+  }
+  t.same(callbacks, [200, 200, 429]);
+});
