@@ -68,6 +68,11 @@ export function baseHostsOf(config: Config): Set<string> {
   return out;
 }
 
+/** tenancy.baseDomain in normal form. */
+export function baseDomainOf(config: Config): string {
+  return normalizeDomain(config.tenancy.baseDomain) ?? config.tenancy.baseDomain.toLowerCase();
+}
+
 function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] | false) {
   return {
     loggerInstance: logger,
@@ -93,7 +98,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     ...(deps.now ? { now: deps.now } : {}),
   });
   const baseHosts = baseHostsOf(config);
-  const baseDomain = normalizeDomain(config.tenancy.baseDomain) ?? config.tenancy.baseDomain;
+  const baseDomain = baseDomainOf(config);
   const readiness = [{ name: 'store', check: () => store.ping() }];
 
   const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;

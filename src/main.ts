@@ -1,16 +1,30 @@
 /**
  * The `tenant-gate` command: serve | check-config.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { buildApp, type Gateway } from './app.js';
+import { parse as parseYaml } from 'yaml';
+import { DirectoryAdmin } from './admin/directory-admin.js';
+import { baseDomainOf, baseHostsOf, buildApp, type Gateway } from './app.js';
+import { describeTenant } from './cli/describe.js';
+import { checkDirectoryFile, exportDirectory, importDirectory, preflightImport, renderDirectory } from './cli/directory-file.js';
 import { loadConfig, redactConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createStore } from './directory/open-store.js';
+import type { TenantStore } from './directory/types.js';
 import { ConfigError } from './errors.js';
 
 const USAGE = `usage: tenant-gate <command> [--config FILE]
 
 commands:
-  serve          serve the public and admin listeners (default)
-  check-config   validate the configuration and exit (non-zero with every error)
+  serve                      serve the public and admin listeners (default)
+  check-config [--print]     validate the configuration and exit (non-zero with every error)
+  export [--format yaml|json] [--output FILE]
+                             write the tenant directory (never any secret)
+  import FILE [--dry-run]    load companies and providers from YAML or JSON
+  tenants describe TENANT [--no-check]
+                             what to register in the tenant's identity provider,
+                             and a check of the provider against the directory
 
 --config FILE defaults to $TENANT_GATE_CONFIG; environment overrides apply
 (TENANT_GATE__<path>__<key>=value and the ClearML sso names).`;
@@ -67,6 +81,79 @@ async function serve(file: string | undefined, io: Io): Promise<number> {
   });
 }
 
+async function withStore<T>(config: Config, fn: (store: TenantStore) => Promise<T>): Promise<T> {
+  const store = await createStore(config.store.url);
+  await store.init();
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function directoryCommand(
+  command: string,
+  args: string[],
+  values: { config?: string | undefined; format?: string | undefined; output?: string | undefined; 'dry-run'?: boolean | undefined; 'no-check'?: boolean | undefined },
+  io: Io,
+): Promise<number> {
+  const config = load(values.config, io);
+  if (!config) return 2;
+  try {
+    if (command === 'export') {
+      const format = values.format ?? (values.output?.endsWith('.json') ? 'json' : 'yaml');
+      if (format !== 'yaml' && format !== 'json') {
+        io.err('export: --format must be yaml or json\n');
+        return 2;
+      }
+      const text = renderDirectory(await withStore(config, exportDirectory), format);
+      if (values.output) writeFileSync(values.output, text, { mode: 0o600 });
+      else io.out(text);
+      return 0;
+    }
+    if (command === 'import') {
+      let raw: unknown;
+      try {
+        raw = parseYaml(readFileSync(args[0]!, 'utf8'));
+      } catch (err) {
+        io.err(`import: cannot read ${args[0]}: ${(err as Error).message.split('\n')[0]}\n`);
+        return 2;
+      }
+      return await withStore(config, async (store) => {
+        const admin = new DirectoryAdmin({ store, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config), onWrite: () => undefined });
+        const checked = checkDirectoryFile(raw, admin);
+        if (!checked.data) {
+          for (const p of checked.problems) io.err(`  ${p.path}: ${p.message}\n`);
+          io.err(`import: ${checked.problems.length} problem(s); nothing was written\n`);
+          return 1;
+        }
+        const data = checked.data;
+        const problems = await preflightImport(store, data);
+        if (problems.length) {
+          for (const p of problems) io.err(`  ${p.path}: ${p.message}\n`);
+          io.err(`import: ${problems.length} conflict(s); nothing was written\n`);
+          return 1;
+        }
+        if (values['dry-run']) {
+          io.out(`import: ${data.companies.length} companies checked, nothing written (--dry-run)\n`);
+          return 0;
+        }
+        const done = await importDirectory(admin, data);
+        io.out(`import: ${done.companies} companies and ${done.providers} providers written\n`);
+        return 0;
+      });
+    }
+    if (args[0] !== 'describe') {
+      io.err(`tenants: unknown subcommand ${args[0] ?? ''}\n${USAGE}\n`);
+      return 2;
+    }
+    return await withStore(config, (store) => describeTenant(config, store, args[1]!, io.out, { check: !values['no-check'] }));
+  } catch (err) {
+    io.err(`tenant-gate ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
 /** Runs the command line; resolves to the exit code. */
 export async function main(argv: string[], io: Io): Promise<number> {
   let parsed;
@@ -74,7 +161,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, print: { type: 'boolean' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        print: { type: 'boolean' },
+        format: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        'dry-run': { type: 'boolean' },
+        'no-check': { type: 'boolean' },
+      },
     });
   } catch (err) {
     io.err(`${(err as Error).message}\n${USAGE}\n`);
@@ -85,11 +180,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(`${USAGE}\n`);
     return 0;
   }
-  if (rest.length > 0) {
-    io.err(`unexpected arguments: ${rest.join(' ')}\n${USAGE}\n`);
+  const expected: Record<string, number> = { serve: 0, 'check-config': 0, export: 0, import: 1, tenants: 2 };
+  if (expected[command] !== undefined && rest.length !== expected[command]) {
+    io.err(`${command}: wrong number of arguments\n${USAGE}\n`);
     return 2;
   }
   switch (command) {
+    case 'export':
+    case 'import':
+    case 'tenants':
+      return directoryCommand(command, rest, parsed.values, io);
     case 'serve':
       return serve(parsed.values.config, io);
     case 'check-config': {

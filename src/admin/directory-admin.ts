@@ -52,6 +52,20 @@ function normalizeList(values: string[], field: string, check?: (v: string) => s
   return out;
 }
 
+/** Checks a provider configuration's URLs and that an issuer can be found; returns a copy. */
+export function checkProviderConfiguration(input: ProviderConfiguration): ProviderConfiguration {
+  const cfg: ProviderConfiguration = { ...input };
+  for (const f of URL_FIELDS) {
+    const v = cfg[f];
+    const problem = v === undefined ? undefined : checkProviderUrl(v);
+    if (problem) throw new ValidationError(`configuration.${f}`, `configuration.${f} ${problem}`);
+  }
+  if (cfg.issuer === undefined && cfg.authorization_endpoint === undefined) {
+    throw new MissingFieldsError(['configuration.issuer', 'configuration.authorization_endpoint']);
+  }
+  return cfg;
+}
+
 /** Drops `client_secret` and adds `has_client_secret`: the only shape a provider leaves the gateway in. */
 export function providerView(p: Provider): Record<string, unknown> {
   const { client_secret: secret, ...configuration } = p.configuration;
@@ -94,20 +108,17 @@ export class DirectoryAdmin {
     return undefined;
   };
 
-  /** `system.update_company_sso_config`: creates or merges a company's sso settings. */
-  updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
-    return this.#serial(() => this.#updateCompanySso(body));
-  }
-
-  async #updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
-    const existing = await this.#o.store.getCompany(body.company);
-    const input = body.sso;
-    const tenant = input.tenant ?? existing?.sso.tenant;
+  /**
+   * Validates and normalises sso settings, merged over the stored ones: what
+   * `system.update_company_sso_config` would store. Throws the admin API's errors.
+   */
+  mergeSso(input: UpdateCompanySsoBody['sso'], stored: CompanySso | undefined): CompanySso {
+    const tenant = input.tenant ?? stored?.tenant;
     if (tenant === undefined) throw new MissingFieldsError(['sso.tenant']);
     if (!isValidTenantId(tenant)) {
       throw new ValidationError('sso.tenant', 'sso.tenant must be 1 to 63 letters, digits, "-", "_" or "."');
     }
-    const base: CompanySso = existing?.sso ?? { tenant, group_mapping: {}, admin_groups: [], groups: [], domains: [], hosts: [] };
+    const base: CompanySso = stored ?? { tenant, group_mapping: {}, admin_groups: [], groups: [], domains: [], hosts: [] };
     const sso: CompanySso = {
       tenant,
       group_mapping: input.group_mapping ?? base.group_mapping,
@@ -118,6 +129,17 @@ export class DirectoryAdmin {
     };
     const displayName = input.display_name ?? base.display_name;
     if (displayName !== undefined && displayName !== '') sso.display_name = displayName;
+    return sso;
+  }
+
+  /** `system.update_company_sso_config`: creates or merges a company's sso settings. */
+  updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
+    return this.#serial(() => this.#updateCompanySso(body));
+  }
+
+  async #updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
+    const existing = await this.#o.store.getCompany(body.company);
+    const sso = this.mergeSso(body.sso, existing?.sso);
     const result = await this.#o.store.putCompany({ company: body.company, sso });
     const providers = await this.#o.store.listProviders(body.company);
     this.#o.onWrite(keysForCompanyWrite(result, providers));
@@ -149,15 +171,7 @@ export class DirectoryAdmin {
   }
 
   async #saveProvider(body: SaveProviderBody): Promise<Provider> {
-    const cfg: ProviderConfiguration = { ...body.configuration };
-    for (const f of URL_FIELDS) {
-      const v = cfg[f];
-      const problem = v === undefined ? undefined : checkProviderUrl(v);
-      if (problem) throw new ValidationError(`configuration.${f}`, `configuration.${f} ${problem}`);
-    }
-    if (cfg.issuer === undefined && cfg.authorization_endpoint === undefined) {
-      throw new MissingFieldsError(['configuration.issuer', 'configuration.authorization_endpoint']);
-    }
+    const cfg = checkProviderConfiguration(body.configuration);
     const existing = await this.#o.store.getProvider(body.company, cfg.id);
     if (cfg.client_secret === undefined && existing?.configuration.client_secret !== undefined) {
       cfg.client_secret = existing.configuration.client_secret;

@@ -241,7 +241,7 @@ export class PostgresTenantStore implements TenantStore {
     const pool = new pg.Pool({
       connectionString: this.#url,
       max: this.#poolMax,
-      
+      connectionTimeoutMillis: this.#connectTimeoutMs,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       fallback_application_name: 'tenant-gate',

@@ -1,17 +1,74 @@
 /**
- * The few HTML pages the gateway renders itself: plain, accessible, no script, no
- * external assets. Every dynamic value is escaped.
+ * The few HTML pages the gateway renders itself: email discovery, the provider
+ * chooser, refusals and errors.
+ *
+ * Rules:
+ * - no script and no external asset: one style block, allowed by its hash (computed
+ *   once, here), so the Content-Security-Policy needs neither 'unsafe-inline' nor
+ *   any script source;
+ * - every dynamic value is escaped; callers that pass `html` build it with
+ *   {@link escapeHtml};
+ * - accessible without effort from callers: `lang`, a banner and a main landmark,
+ *   one `h1`, visible focus, WCAG AA contrast in light and dark schemes, targets of
+ *   at least 44 px, borders that survive forced-colours mode;
+ * - never framed, never sniffed, never cached, no referrer.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
+
+const STYLE = `:root{color-scheme:light dark;--bg:#f3f4f6;--card:#fff;--text:#111827;--muted:#374151;--line:#6b7280;--accent:#1d4ed8;--accent-text:#fff;--focus:#b45309;--error:#b91c1c;--notice-bg:#fffbeb;--notice-line:#b45309}
+@media (prefers-color-scheme:dark){:root{--bg:#111827;--card:#1f2937;--text:#f9fafb;--muted:#d1d5db;--line:#9ca3af;--accent:#2563eb;--accent-text:#fff;--focus:#fbbf24;--error:#fca5a5;--notice-bg:#422006;--notice-line:#fbbf24}}
+*{box-sizing:border-box}
+html{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;font-size:100%;line-height:1.5;background:var(--bg);color:var(--text)}
+body{margin:0;min-height:100vh;display:flex;flex-direction:column;align-items:center;padding:1rem}
+header{width:100%;max-width:30rem;margin:8vh 0 .75rem;color:var(--muted);font-size:.95rem;font-weight:600;letter-spacing:.01em}
+header p{margin:0}
+main{width:100%;max-width:30rem;background:var(--card);padding:2rem;border-radius:.5rem;border-top:.25rem solid var(--accent);box-shadow:0 1px 3px rgba(0,0,0,.2)}
+main.problem{border-top-color:var(--error)}
+h1{font-size:1.5rem;line-height:1.25;margin:0 0 1rem}
+p{margin:0 0 1rem}
+.status{color:var(--error);font-weight:600;font-size:.9rem;margin:-.5rem 0 1rem}
+.note{color:var(--muted)}
+[role=alert]{color:var(--text);background:var(--notice-bg);border-left:.25rem solid var(--notice-line);padding:.75rem 1rem}
+label{display:block;font-weight:600;margin:0 0 .375rem}
+input[type=email],input[type=text]{display:block;width:100%;min-height:2.75rem;padding:.5rem .75rem;font:inherit;color:var(--text);background:var(--card);border:1px solid var(--line);border-radius:.25rem}
+button,.button{display:inline-block;min-height:2.75rem;margin-top:1rem;padding:.5rem 1.25rem;font:inherit;font-weight:600;line-height:1.6;color:var(--accent-text);background:var(--accent);border:2px solid transparent;border-radius:.25rem;text-decoration:none;text-align:center;cursor:pointer}
+button:hover,.button:hover{text-decoration:underline}
+a{color:var(--accent)}
+@media (prefers-color-scheme:dark){a:not(.button){color:#93c5fd}}
+a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
+ul.providers{list-style:none;margin:0;padding:0}
+ul.providers li{margin:0 0 .75rem}
+ul.providers .button{display:block;width:100%;margin:0}
+.actions{margin:1.5rem 0 0}`;
+
+/** The CSP source that allows exactly the style block above. */
+const STYLE_SOURCE = `'sha256-${createHash('sha256').update(STYLE, 'utf8').digest('base64')}'`;
+
+/**
+ * The Content-Security-Policy of every page: nothing may load or run except the one
+ * style block; forms post only to the gateway; never framed.
+ */
+export const PAGE_CSP = [
+  "default-src 'none'",
+  `style-src ${STYLE_SOURCE}`,
+  'img-src data:',
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
 
 /** Security headers sent with every page the gateway renders. */
 export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/html; charset=utf-8',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy': PAGE_CSP,
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
 };
 
 /** Escapes text for HTML element content and attribute values. */
@@ -27,35 +84,45 @@ export interface Page {
   link?: { href: string; text: string };
   /** Trusted HTML built with `escapeHtml` by the caller. */
   html?: string;
+  /** The organisation the page is about (e.g. `sso.display_name`); shown in the banner and the title. */
+  tenantName?: string;
+  /**
+   * The HTTP status, when the page reports a problem (4xx, 5xx): the page is marked
+   * as one and shows the code, which users can quote to their administrator.
+   * `sendPage` sets it from its own status.
+   */
+  status?: number;
 }
 
-const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f5f7;color:#1b1d21;margin:0}
-main{max-width:28rem;margin:10vh auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.15)}
-h1{font-size:1.4rem;margin-top:0}label{display:block;font-weight:600;margin:1rem 0 .3rem}
-input[type=email]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #6b7280;border-radius:4px}
-button,.button{display:inline-block;margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem;background:#1d4ed8;color:#fff;border:0;border-radius:4px;text-decoration:none;cursor:pointer}
-button:focus,.button:focus,input:focus,a:focus{outline:3px solid #f59e0b;outline-offset:2px}
-a{color:#1d4ed8}.note{color:#374151}ul.providers{list-style:none;padding:0}ul.providers li{margin:.5rem 0}`;
+/** Shown in the banner when the page names no organisation. */
+const PRODUCT = 'Single sign-on';
 
 /** Renders a complete HTML document. */
 export function renderPage(page: Page): string {
+  const problem = page.status !== undefined && page.status >= 400;
   const paragraphs = (page.paragraphs ?? []).map((p) => `<p class="note">${escapeHtml(p)}</p>`).join('\n');
-  const link = page.link ? `<p><a href="${escapeHtml(page.link.href)}">${escapeHtml(page.link.text)}</a></p>` : '';
+  const link = page.link ? `<p class="actions"><a href="${escapeHtml(page.link.href)}">${escapeHtml(page.link.text)}</a></p>` : '';
+  const status = problem ? `<p class="status">Error ${page.status}</p>` : '';
+  const title = page.tenantName ? `${page.title} · ${page.tenantName}` : page.title;
+  const parts = [paragraphs, page.html ?? '', link].filter((s) => s !== '').join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${escapeHtml(page.title)}</title>
+<meta name="robots" content="noindex, nofollow">
+<meta name="color-scheme" content="light dark">
+<title>${escapeHtml(title)}</title>
+<link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
 <body>
-<main>
+<header>
+<p>${escapeHtml(page.tenantName ?? PRODUCT)}</p>
+</header>
+<main${problem ? ' class="problem"' : ''}>
 <h1>${escapeHtml(page.heading ?? page.title)}</h1>
-${paragraphs}
-${page.html ?? ''}
-${link}
+${status}${parts}
 </main>
 </body>
 </html>
@@ -64,5 +131,5 @@ ${link}
 
 /** Sends a rendered page with its status and the security headers. */
 export function sendPage(reply: FastifyReply, status: number, page: Page): FastifyReply {
-  return reply.code(status).headers(PAGE_HEADERS).send(renderPage(page));
+  return reply.code(status).headers(PAGE_HEADERS).send(renderPage({ status, ...page }));
 }
