@@ -14,6 +14,7 @@ import { DirectoryAdmin } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
 import { CachedDirectory } from './directory/cached-directory.js';
 import { createStore } from './directory/open-store.js';
+import { LocalInvalidationBus, type InvalidationBus } from './directory/invalidation-bus.js';
 import type { TenantStore } from './directory/types.js';
 import { createLogger } from './logger.js';
 import health from './observability/health.js';
@@ -41,6 +42,8 @@ export interface GatewayDeps {
   cwd?: string;
   /** Session store for authenticate mode (default: in memory). */
   sessions?: SessionStore;
+  /** How directory writes reach other replicas (default: none, a single process). */
+  bus?: InvalidationBus;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -164,9 +167,25 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     timeoutMs: config.upstreams.timeoutMs,
   });
 
-  const directoryAdmin = new DirectoryAdmin({ store, baseHosts, baseDomain, onWrite: (keys) => {
-      directory.invalidate(keys);
-      for (const k of keys) if (k.startsWith('c:')) registry?.invalidate(k.slice(2));
+  const dropKeys = (keys: string[]) => {
+    directory.invalidate(keys);
+    for (const k of keys) if (k.startsWith('c:')) registry?.invalidate(k.slice(2));
+  };
+  const bus = deps.bus ?? new LocalInvalidationBus();
+  await bus.start({
+    onKeys: dropKeys,
+    onReset: () => {
+      directory.invalidateAll();
+      registry?.invalidate();
+    },
+  });
+  const directoryAdmin = new DirectoryAdmin({
+    store,
+    baseHosts,
+    baseDomain,
+    onWrite: (keys) => {
+      dropKeys(keys);
+      void bus.publish(keys);
     },
   });
   await admin.register(health, { checks: readiness });
@@ -193,6 +212,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       if (closed) return;
       closed = true;
       await Promise.all([pub.close(), admin.close()]);
+      await bus.close();
       await Promise.all([store.close(), sessions?.close()]);
     },
   };

@@ -1,6 +1,7 @@
 /**
  * The `tenant-gate` command: serve | check-config.
  */
+import cluster from 'node:cluster';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
@@ -12,7 +13,10 @@ import { loadConfig, redactConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createStore } from './directory/open-store.js';
 import type { TenantStore } from './directory/types.js';
+import { runPrimary } from './cluster.js';
+import { ClusterInvalidationBus } from './directory/cluster-invalidation-bus.js';
 import { ConfigError } from './errors.js';
+import { createLogger } from './logger.js';
 
 const USAGE = `usage: tenant-gate <command> [--config FILE]
 
@@ -50,9 +54,10 @@ function load(file: string | undefined, io: Io) {
 async function serve(file: string | undefined, io: Io): Promise<number> {
   const config = load(file, io);
   if (!config) return 2;
+  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config.workers, createLogger(config.log.level));
   let gateway: Gateway;
   try {
-    gateway = await buildApp(config);
+    gateway = await buildApp(config, cluster.isWorker ? { bus: new ClusterInvalidationBus() } : {});
   } catch (err) {
     io.err(`tenant-gate: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
@@ -78,6 +83,9 @@ async function serve(file: string | undefined, io: Io): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+  }).then((code) => {
+    if (cluster.isWorker) process.disconnect();
+    return code;
   });
 }
 

@@ -95,6 +95,9 @@ function semanticChecks(c: Config, problems: ConfigProblem[]): void {
   if (c.mode === 'authenticate' && c.session.secret === undefined) {
     problems.push({ path: '/session/secret', message: 'is required in authenticate mode (at least 32 characters)' });
   }
+  if (c.workers > 1 && c.mode === 'authenticate' && c.redis.url === undefined) {
+    problems.push({ path: '/workers', message: 'more than one worker in authenticate mode needs redis.url, so that every worker sees every session' });
+  }
   if (c.redis.url !== undefined && !/^rediss?:\/\/.+/.test(c.redis.url)) {
     problems.push({ path: '/redis/url', message: 'must be redis:// or rediss://' });
   }

@@ -47,13 +47,19 @@ const STYLE_SOURCE = `'sha256-${createHash('sha256').update(STYLE, 'utf8').diges
 
 /**
  * The Content-Security-Policy of every page: nothing may load or run except the one
- * style block; forms post only to the gateway; never framed.
+ * style block; never framed.
+ *
+ * `form-action` covers every redirect that follows a submission (Chromium enforces it
+ * on the whole chain), and the email form's chain ends at the tenant's identity
+ * provider (`POST /login` -> `/login/<tenant>` -> provider). So forms may lead to the
+ * gateway and to where a provider may be: https, or http on loopback (the rule for
+ * provider URLs).
  */
 export const PAGE_CSP = [
   "default-src 'none'",
   `style-src ${STYLE_SOURCE}`,
   'img-src data:',
-  "form-action 'self'",
+  "form-action 'self' https: http://localhost:* http://127.0.0.1:*",
   "frame-ancestors 'none'",
   "base-uri 'none'",
 ].join('; ');

@@ -120,6 +120,7 @@ export function publicRequest(
         method: opts.method ?? 'GET',
         headers: { host: opts.host ?? BASE_DOMAIN, ...opts.headers },
         setHost: false,
+        agent: false,
       },
       (res) => {
         const chunks: Buffer[] = [];
