@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthThrottle, basicAuthChecker } from './basic-auth.js';
 import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
 import { AdminCodes, envelope, type AdminCode } from './envelope.js';
+import { adminOpenApi } from './openapi.js';
 import { CompanyRef, createValidators, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
 
 /** Options of the admin API plugin. */
@@ -151,6 +152,8 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
     }
   };
 
+  const openapi = JSON.stringify(adminOpenApi());
+  app.get('/openapi.json', async (_req, reply) => reply.header('content-type', 'application/json; charset=utf-8').send(openapi));
   app.route({ method: ['GET', 'POST'], url: '/:endpoint', handler: handle });
   app.route({ method: ['GET', 'POST'], url: '/:version/:endpoint', handler: handle });
 

@@ -214,3 +214,12 @@ t.test('repeated authentication failures are slowed down; valid credentials stil
   t.equal(ok.status, 404, 'the right credentials are still accepted');
   t.ok((await timed(`${ADMIN_KEY}:admin-secret-value`)).ms < 90, 'a success clears the slowdown');
 });
+
+t.test('an OpenAPI description of every endpoint is served', async (t) => {
+  const { adminUrl } = await startGateway(t);
+  const doc = (await (await fetch(`${adminUrl}/openapi.json`)).json()) as { openapi: string; paths: Record<string, { post: { requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } } }> };
+  t.equal(doc.openapi, '3.1.0');
+  for (const ep of ['system.update_company_sso_config', 'sso.save_provider_configuration', 'sso.get_all_provider_configurations', 'debug.ping']) t.ok(doc.paths[`/${ep}`], ep);
+  const save = doc.paths['/sso.save_provider_configuration']!.post.requestBody!.content['application/json']!.schema;
+  t.ok(save.properties.configuration, 'request schemas are the validating ones');
+});
