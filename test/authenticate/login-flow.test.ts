@@ -200,3 +200,28 @@ t.test('several providers: a chooser with each display name', async (t) => {
   t.equal(pick.status, 302);
   t.match(pick.headers.location!, /client_id=acme-web/);
 });
+
+t.test('logout revokes the tokens at the provider', async (t) => {
+  const s = await twoTenants(t);
+  const alice = await s.login('alice');
+  const before = [...s.acmeIdp.hits].filter(([p]) => p.includes('revocation')).reduce((n, [, c]) => n + c, 0);
+  await s.req({ path: '/logout', host: 'acme.ml.example.com' }, alice.browser);
+  let after = before;
+  for (let i = 0; i < 40 && after === before; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = [...s.acmeIdp.hits].filter(([p]) => p.includes('revocation')).reduce((n, [, c]) => n + c, 0);
+  }
+  t.ok(after > before, 'the revocation endpoint was called');
+});
+
+t.test('on an https public URL the cookies are Secure and __Host- prefixed', async (t) => {
+  const s = await twoTenants(t, { public: { host: '127.0.0.1', port: 0, url: 'https://ml.example.com' } });
+  const r = await s.req({ path: '/login/acme', host: 'acme.ml.example.com' });
+  t.equal(r.status, 302);
+  const cookie = String(r.headers['set-cookie']);
+  t.match(cookie, /^__Host-tg_session_tx=/);
+  t.match(cookie, /; Secure/);
+  t.match(cookie, /HttpOnly/);
+  t.equal(new URL(r.headers.location!).searchParams.get('redirect_uri'), 'https://acme.ml.example.com/callback_acme-web');
+});
+

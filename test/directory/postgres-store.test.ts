@@ -5,6 +5,7 @@ import pg from 'pg';
 import t from 'tap';
 import { applyPostgresMigrations, POSTGRES_MIGRATIONS } from '../../src/directory/postgres-migrations.js';
 import type { PostgresMigration } from '../../src/directory/postgres-migrations.js';
+import { createStore } from '../../src/directory/open-store.js';
 import { PostgresTenantStore } from '../../src/directory/postgres-store.js';
 import type { PostgresTenantStoreOptions } from '../../src/directory/postgres-store.js';
 import { SqliteTenantStore } from '../../src/directory/sqlite-store.js';
@@ -45,7 +46,8 @@ function withoutTime(company: Company | undefined): Omit<Company, 'updatedAt'> |
 }
 
 if (!(await reachable())) {
-  t.plan(0, 'PostgreSQL not reachable at 127.0.0.1:5432: postgres suites skipped');
+  const { hostname, port } = new URL(PG_URL);
+  t.plan(0, `PostgreSQL not reachable at ${hostname}:${port || 5432}: postgres suites skipped`);
 } else {
   const run = `tg_test_${randomBytes(5).toString('hex')}`;
   let schemas = 0;
@@ -390,5 +392,24 @@ if (!(await reachable())) {
     now += 5000;
     t.equal((await store.putProvider(seedProvider('c-acme', 'acme-sso', 'acme-web'))).current?.updatedAt, now);
     t.equal((await store.getCompany('c-acme'))?.updatedAt, now - 5000, 'a provider write does not touch its company');
+  });
+
+  t.test('createStore opens postgres:// and postgresql:// URLs, with the schema from the URL', async (t) => {
+    const schema = newSchema();
+    const url = new URL(PG_URL);
+    url.searchParams.set('schema', schema);
+    url.searchParams.set('application_name', 'tenant-gate-test');
+    const store = await createStore(url.toString());
+    t.teardown(() => store.close());
+    t.ok(store instanceof PostgresTenantStore, 'a PostgresTenantStore');
+    t.equal(store.kind, 'postgres');
+    await store.init();
+    await store.putCompany(seedCompany('c-acme', 'Acme'));
+    const { rows } = await admin.query(`SELECT company FROM ${pg.escapeIdentifier(schema)}.companies`);
+    t.strictSame(rows, [{ company: 'c-acme' }], 'the tables are in the schema the URL names');
+
+    const plain = await createStore(PG_URL.replace(/^postgres:/, 'postgresql:'));
+    t.equal((plain as PostgresTenantStore).schema, 'public', 'public by default');
+    await t.rejects(createStore(`${PG_URL}?schema=bad-name`), { code: 'TG_CONFIG_INVALID' }, 'a bad schema is a configuration error');
   });
 }

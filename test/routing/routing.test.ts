@@ -308,3 +308,46 @@ t.test('logins and callbacks are rate limited per client address', async (t) => 
   }
   t.same(callbacks, [200, 200, 429]);
 });
+
+t.test('X-Forwarded-Host counts only from trusted proxies', async (t) => {
+  const untrusted = await setup(t);
+  const r1 = await untrusted.req({ path: '/x', host: 'evil.com', headers: { 'x-forwarded-host': 'acme.ml.example.com', accept: 'application/json' } });
+  t.equal(r1.status, 421, 'an untrusted client cannot pick the host');
+  const r2 = await untrusted.req({ path: '/x', host: 'acme.ml.example.com', headers: { 'x-forwarded-host': 'evil.com', 'x-forwarded-for': '6.6.6.6', accept: 'application/json' } });
+  t.equal(r2.status, 200);
+  const seen = JSON.parse(r2.body) as { headers: Record<string, string> };
+  t.equal(seen.headers['x-forwarded-host'], 'acme.ml.example.com', 'the upstream hears the real host');
+  t.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'a spoofed X-Forwarded-For is not passed on');
+  const trusted = await setup(t, { public: { host: '127.0.0.1', port: 0, url: 'https://ml.example.com', trustedProxies: ['127.0.0.1'] } });
+  const r3 = await trusted.req({ path: '/x', host: 'internal:8080', headers: { 'x-forwarded-host': 'acme.ml.example.com', 'x-forwarded-for': '203.0.113.9', accept: 'application/json' } });
+  t.equal(r3.status, 200, 'a trusted proxy names the host');
+  t.equal((JSON.parse(r3.body) as { headers: Record<string, string> }).headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1');
+});
+
+t.test('websocket upgrades are proxied on a tenant host', async (t) => {
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const http = await import('node:http');
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (socket, req) => socket.on('message', (m) => socket.send(`echo:${String(m)}:${req.url}`)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { wss.close(); server.close(() => r()); }));
+  const port = (server.address() as { port: number }).port;
+  const gw = await startGateway(t, { upstreams: { webapp: `http://127.0.0.1:${port}` } });
+  await adminCall(gw.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme' } });
+  const ws = new WebSocket(`ws://127.0.0.1:${gw.publicPort}/socket?x=1`, { headers: { host: 'acme.ml.example.com' } });
+  const reply = await new Promise<string>((resolve, reject) => {
+    ws.on('open', () => ws.send('hi'));
+    ws.on('message', (m) => resolve(String(m)));
+    ws.on('error', reject);
+  });
+  ws.close();
+  t.equal(reply, 'echo:hi:/socket?x=1');
+  const refused = new WebSocket(`ws://127.0.0.1:${gw.publicPort}/socket`, { headers: { host: 'evil.com' } });
+  const outcome = await new Promise<string>((resolve) => {
+    refused.on('open', () => resolve('open'));
+    refused.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+    refused.on('error', () => resolve('error'));
+  });
+  t.equal(outcome, '421', 'an unknown host cannot open a websocket');
+});
