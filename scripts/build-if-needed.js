@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function newest(dir) {
   let t = 0;
@@ -12,8 +13,9 @@ function newest(dir) {
   return t;
 }
 
+process.chdir(fileURLToPath(new URL('..', import.meta.url)));
 const stale = !existsSync('dist/main.js') || newest('src') > newest('dist') || statSync('package.json').mtimeMs > newest('dist');
 if (stale) {
-  process.stdout.write('building tenant-gate...\n');
+  process.stderr.write('building tenant-gate...\n');
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 }

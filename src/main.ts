@@ -3,6 +3,7 @@
  */
 import cluster from 'node:cluster';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DirectoryAdmin } from './admin/directory-admin.js';
@@ -30,7 +31,7 @@ commands:
                              what to register in the tenant's identity provider,
                              and a check of the provider against the directory
 
---config FILE defaults to $TENANT_GATE_CONFIG; environment overrides apply
+--config FILE defaults to $TENANT_GATE_CONFIG, then config/default.yaml; environment overrides apply
 (TENANT_GATE__<path>__<key>=value and the ClearML sso names).`;
 
 interface Io {
@@ -39,9 +40,12 @@ interface Io {
   env: NodeJS.ProcessEnv;
 }
 
+/** config/default.yaml of this package: used when neither --config nor TENANT_GATE_CONFIG names a file. */
+const DEFAULT_CONFIG = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
+
 function load(file: string | undefined, io: Io) {
   try {
-    return loadConfig({ ...(file !== undefined ? { file } : {}), env: io.env });
+    return loadConfig({ file: file ?? io.env.TENANT_GATE_CONFIG ?? DEFAULT_CONFIG, env: io.env });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${err.message}\n`);
