@@ -27,6 +27,7 @@ import upstreamProxy from './proxy/upstream-proxy.js';
 import { MemorySessionStore } from './session/memory-store.js';
 import type { SessionStore } from './session/types.js';
 import emailDiscovery from './routing/email-discovery.js';
+import { guardPostLogoutLocation } from './routing/post-logout-guard.js';
 import hostContext from './routing/host-context.js';
 import tenantRouting from './routing/tenant-routing.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
@@ -165,6 +166,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
     connectTimeoutMs: config.upstreams.connectTimeoutMs,
     timeoutMs: config.upstreams.timeoutMs,
+    ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
   });
 
   const dropKeys = (keys: string[]) => {

@@ -86,6 +86,13 @@ export function invalidationPayloads(origin: string, keys: readonly string[]): s
   return payloads;
 }
 
+/** Waits for `promise` at most `ms`; a connection whose peer went silent never ends gracefully. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /** {@link InvalidationBus} over PostgreSQL LISTEN/NOTIFY. */
 export class PostgresInvalidationBus implements InvalidationBus {
   readonly kind = 'postgres';
@@ -154,7 +161,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
     }
   }
 
-  /** Stops listening and retrying, and ends both connections. Idempotent. */
+  /** Stops listening and retrying, and ends both connections, waiting at most `connectTimeoutMs`. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -165,7 +172,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
     const pool = this.#pool;
     this.#listener = undefined;
     this.#pool = undefined;
-    await Promise.all([listener?.end().catch(() => undefined), pool?.end().catch(() => undefined)]);
+    await settleWithin(Promise.all([listener?.end(), pool?.end()]), this.#connectTimeoutMs);
   }
 
   #publishPool(): pg.Pool {
@@ -174,6 +181,7 @@ export class PostgresInvalidationBus implements InvalidationBus {
         connectionString: this.#url,
         max: 2,
         connectionTimeoutMillis: this.#connectTimeoutMs,
+        query_timeout: this.#connectTimeoutMs,
         idleTimeoutMillis: 30_000,
         keepAlive: true,
         fallback_application_name: 'tenant-gate',

@@ -48,7 +48,10 @@ export interface PostgresTenantStoreOptions {
   poolMax?: number;
   /** How long to wait for a connection before failing, in milliseconds. Default 3000. */
   connectTimeoutMs?: number;
-  /** Server-side limit on each statement, in milliseconds. Default: the server's setting. */
+  /**
+   * Server-side limit on each statement, in milliseconds; the client also gives up
+   * `connectTimeoutMs` later (a server gone silent). Default: the server's setting, no client limit.
+   */
   statementTimeoutMs?: number;
   /** Clock for `updatedAt`, in milliseconds since the epoch. Default `Date.now`. */
   now?: () => number;
@@ -245,7 +248,9 @@ export class PostgresTenantStore implements TenantStore {
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       fallback_application_name: 'tenant-gate',
-      ...(this.#statementTimeoutMs !== undefined ? { statement_timeout: this.#statementTimeoutMs } : {}),
+      ...(this.#statementTimeoutMs !== undefined
+        ? { statement_timeout: this.#statementTimeoutMs, query_timeout: this.#statementTimeoutMs + this.#connectTimeoutMs }
+        : {}),
     });
     pool.on('error', (err) => this.#logger?.warn({ err }, 'tenant directory: an idle PostgreSQL connection failed'));
     try {
@@ -265,12 +270,19 @@ export class PostgresTenantStore implements TenantStore {
     await this.#read(this.#sql.ping, []);
   }
 
-  /** Ends the pool once in-flight queries finish. Idempotent; `init()` opens it again. */
+  /**
+   * Ends the pool once in-flight queries finish, waiting at most `connectTimeoutMs`
+   * (a server gone silent never answers the goodbye). Idempotent; `init()` opens it again.
+   */
   async close(): Promise<void> {
     this.#generation++;
     const pool = this.#pool;
     this.#pool = undefined;
-    await pool?.end().catch(() => undefined);
+    if (!pool) return;
+    let timer: NodeJS.Timeout | undefined;
+    const patience = new Promise((resolve) => (timer = setTimeout(resolve, this.#connectTimeoutMs)));
+    await Promise.race([pool.end().catch(() => undefined), patience]);
+    clearTimeout(timer);
   }
 
   async getCompany(company: string): Promise<Company | undefined> {
@@ -395,19 +407,19 @@ export class PostgresTenantStore implements TenantStore {
     return record;
   }
 
-  #openPoolOrThrow(): Pool {
+  #livePool(): Pool {
     const pool = this.#pool;
     if (!pool) throw new StoreUnavailableError(new Error('the PostgreSQL store is not open'));
     return pool;
   }
 
   #unlessClosed<T>(value: T): T {
-    this.#openPoolOrThrow();
+    this.#livePool();
     return value;
   }
 
   async #read<R extends object>(sql: string, params: unknown[]): Promise<R[]> {
-    const pool = this.#openPoolOrThrow();
+    const pool = this.#livePool();
     try {
       return (await pool.query<R>(sql, params)).rows;
     } catch (err) {
@@ -417,7 +429,7 @@ export class PostgresTenantStore implements TenantStore {
 
   /** Runs `fn` in a read-committed transaction holding the schema's write lock. */
   async #write<T>(claims: Claims, fn: (db: Queryable) => Promise<T>): Promise<T> {
-    const pool = this.#openPoolOrThrow();
+    const pool = this.#livePool();
     try {
       return await this.#withClient(pool, async (client, discard) => {
         await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');

@@ -49,6 +49,8 @@ export interface UpstreamProxyOptions {
   apiserver?: string;
   connectTimeoutMs: number;
   timeoutMs: number;
+  /** Checks (and may rewrite) each Location the upstream answers with. */
+  guardLocation?: (req: FastifyRequest, location: string) => string;
 }
 
 function stripCookies(cookieHeader: string, names: string[]): string {
@@ -76,6 +78,13 @@ function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders
   }
   if (view?.upstreamHeaders) Object.assign(headers, view.upstreamHeaders);
   return headers;
+}
+
+function locationRewriter(guard: (req: FastifyRequest, location: string) => string) {
+  return (headers: Record<string, unknown>, req: FastifyRequest): Record<string, unknown> => {
+    if (typeof headers.location === 'string') headers.location = guard(req, headers.location);
+    return headers;
+  };
 }
 
 function queryString(_search: string, reqUrl: string, req: FastifyRequest): string {
@@ -107,6 +116,7 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     websocket: true,
     replyOptions: {
       rewriteRequestHeaders,
+      ...(opts.guardLocation ? { rewriteHeaders: locationRewriter(opts.guardLocation) } : {}),
       queryString,
       onError,
       retryDelay: () => null,

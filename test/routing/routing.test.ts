@@ -351,3 +351,28 @@ t.test('websocket upgrades are proxied on a tenant host', async (t) => {
   });
   t.equal(outcome, '421', 'an unknown host cannot open a websocket');
 });
+
+t.test("route mode: the webapp's logout redirects may only name allowed post-logout URIs", async (t) => {
+  const upstream = await startUpstream(t, (req, res) => {
+    const target = new URL(req.url ?? '/', 'http://x').searchParams.get('to');
+    if (!target) return false;
+    res.writeHead(302, { location: target });
+    res.end();
+    return true;
+  });
+  const gw = await startGateway(t, { upstreams: { webapp: upstream.url } });
+  await adminCall(gw.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme' } });
+  const endSession = 'https://kc.acme.com/realms/acme/protocol/openid-connect/logout?client_id=web&post_logout_redirect_uri=';
+  const via = async (host: string, postLogout: string) => {
+    const r = await publicRequest(gw.publicPort, { path: `/logout?to=${encodeURIComponent(endSession + encodeURIComponent(postLogout))}`, host });
+    return new URL(r.headers.location!).searchParams.get('post_logout_redirect_uri');
+  };
+  t.equal(await via('acme.ml.example.com', 'https://acme.ml.example.com/login/acme'), 'https://acme.ml.example.com/login/acme', 'allowed: kept');
+  t.equal(await via('ml.example.com', 'https://ml.example.com/login'), 'https://ml.example.com/login');
+  t.equal(await via('ml.example.com', 'https://ml.example.com/login/acme'), 'https://ml.example.com/login/acme');
+  for (const bad of ['https://evil.com/login', 'https://acme.ml.example.com/login/globex', 'https://acme.ml.example.com/login?next=//evil.com', 'https://acme.ml.example.com.evil.com/login']) {
+    t.equal(await via('acme.ml.example.com', bad), 'https://acme.ml.example.com/login/acme', `${bad} replaced`);
+  }
+  const plain = await publicRequest(gw.publicPort, { path: `/x?to=${encodeURIComponent('/dashboard')}` });
+  t.equal(plain.headers.location, '/dashboard', 'other redirects untouched');
+});
