@@ -376,3 +376,23 @@ t.test("route mode: the webapp's logout redirects may only name allowed post-log
   const plain = await publicRequest(gw.publicPort, { path: `/x?to=${encodeURIComponent('/dashboard')}` });
   t.equal(plain.headers.location, '/dashboard', 'other redirects untouched');
 });
+
+t.test("route mode: the webapp's login redirects name the callback on the user's origin", async (t) => {
+  const upstream = await startUpstream(t, (req, res) => {
+    const target = new URL(req.url ?? '/', 'http://x').searchParams.get('to');
+    if (!target) return false;
+    res.writeHead(302, { location: target });
+    res.end();
+    return true;
+  });
+  const gw = await startGateway(t, { upstreams: { webapp: upstream.url } });
+  await adminCall(gw.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme' } });
+  const auth = (redirectUri: string) => `https://kc.acme.com/realms/acme/protocol/openid-connect/auth?client_id=web&response_type=code&redirect_uri=${encodeURIComponent(redirectUri)}`;
+  const via = async (redirectUri: string) => {
+    const r = await publicRequest(gw.publicPort, { path: `/login/acme?to=${encodeURIComponent(auth(redirectUri))}`, host: 'acme.ml.example.com' });
+    return new URL(r.headers.location!).searchParams.get('redirect_uri');
+  };
+  t.equal(await via('https://acme.ml.example.com/callback_web'), 'https://acme.ml.example.com/callback_web');
+  t.equal(await via('https://evil.com/callback_web'), 'https://acme.ml.example.com/callback_web');
+  t.equal(await via('https://ml.example.com/callback_other'), 'https://acme.ml.example.com/callback_web');
+});
