@@ -129,8 +129,9 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     if (status === 503) reply.header('retry-after', '10');
     return sendPage(reply, status, {
       title: status === 403 ? 'Access denied' : status >= 500 ? 'Sign-in is unavailable' : 'Sign-in could not be completed',
-      paragraphs: [message],
+      paragraphs: [message.charAt(0).toUpperCase() + message.slice(1)],
       link: { href: loginLocation(tenant, {}), text: 'Back to sign-in' },
+      ...(tenant ? { tenantName: req.gate.tenant?.company.sso.display_name ?? tenant } : {}),
     });
   };
 
@@ -158,7 +159,11 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       const wanted = (req.query as Record<string, unknown> | undefined)?.provider;
       const provider = providers.length === 1 ? providers[0] : providers.find((p) => p.configuration.id === wanted);
       if (providers.length === 0) {
-        return sendPage(reply, 404, { title: 'Sign-in is not set up', paragraphs: ['This organisation has no identity provider configured yet. Please contact your administrator.'] });
+        return sendPage(reply, 404, {
+          title: 'Sign-in is not set up',
+          paragraphs: ['This organisation has no identity provider configured yet. Please contact your administrator.'],
+          tenantName: tenant.company.sso.display_name ?? tenantId,
+        });
       }
       if (!provider) {
         const items = providers
@@ -168,7 +173,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
           })
           .join('\n');
         const name = tenant.company.sso.display_name ?? tenantId;
-        return sendPage(reply, 200, { title: `Sign in to ${name}`, heading: `Sign in to ${name}`, html: `<ul class="providers">${items}</ul>` });
+        return sendPage(reply, 200, { title: `Sign in to ${name}`, heading: `Sign in to ${name}`, html: `<ul class="providers">${items}</ul>`, tenantName: name });
       }
       let config;
       try {

@@ -35,12 +35,12 @@ const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  // Belt and braces: no name but loopback ones resolves at all.
+  // Belt and braces: only loopback names resolve at all.
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1',
 ];
 
 /** What every page the gateway renders must satisfy, checked in the browser. */
-async function checkGatewayPage(t: Test, page: Page, response: Response | null, what: string): Promise<void> {
+async function checkGatewayPage(t: Test, page: Page, response: Response | null, what: string, card = 'rgb(255, 255, 255)'): Promise<void> {
   t.ok(response, `${what}: a response`);
   const headers = response?.headers() ?? {};
   const csp = headers['content-security-policy'] ?? '';
@@ -97,7 +97,7 @@ async function checkGatewayPage(t: Test, page: Page, response: Response | null, 
   t.equal(facts.inlineStyles, 0, `${what}: no style attributes`);
   t.same(facts.unlabelled, [], `${what}: every field has a label`);
   t.same(facts.lowContrast, [], `${what}: text contrast at least 4.5:1`);
-  t.equal(facts.styled, 'rgb(255, 255, 255)', `${what}: the style block was applied (its hash matches)`);
+  t.equal(facts.styled, card, `${what}: the style block was applied (its hash matches)`);
 }
 
 /**
@@ -134,31 +134,35 @@ if (!existsSync(CHROMIUM)) {
 } else {
   const { chromium } = await import('playwright-core');
   mkdirSync(ARTIFACTS, { recursive: true });
+  // Each subtest has its own browser context: they run side by side.
+  t.jobs = 3;
 
   let stack: DemoStack;
   let browser: Browser;
   let acme: DemoTenant;
   let globex: DemoTenant;
-  const profile = mkdtempSync(join(tmpdir(), 'tenant-gate-e2e-'));
+  // Chromium's own files (crash reports, certificate store) go to a temporary home;
+  // each context below is a fresh profile.
+  const home = mkdtempSync(join(tmpdir(), 'tenant-gate-e2e-'));
 
   t.before(async () => {
     stack = await startDemoStack({ port: 0, adminPort: 0, logLevel: 'silent' });
     acme = stack.tenants.find((x) => x.id === 'acme')!;
     globex = stack.tenants.find((x) => x.id === 'globex')!;
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, env: { ...process.env, HOME: profile } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, env: { ...process.env, HOME: home } });
   });
   t.teardown(async () => {
     await browser?.close();
     await stack?.close();
-    rmSync(profile, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
   });
 
   /**
    * A fresh browser profile: no cookies; every request off loopback is aborted and
    * every CSP violation recorded, and both are checked by `done`.
    */
-  async function freshContext(t: Test): Promise<{ context: BrowserContext; page: Page; done(): void }> {
-    const context = await browser.newContext({ viewport: { width: 960, height: 800 }, colorScheme: 'light', locale: 'en-GB' });
+  async function freshContext(t: Test, colorScheme: 'light' | 'dark' = 'light'): Promise<{ context: BrowserContext; page: Page; done(): void }> {
+    const context = await browser.newContext({ viewport: { width: 960, height: 800 }, colorScheme, locale: 'en-GB' });
     t.teardown(() => context.close());
     const offLoopback: string[] = [];
     const cspViolations: string[] = [];
@@ -192,7 +196,7 @@ if (!existsSync(CHROMIUM)) {
   }
 
   t.test('vanity host -> identity provider -> back with the identity; logout', async (t) => {
-    const { context, page } = await freshContext(t);
+    const { context, page, done } = await freshContext(t);
     await page.goto(`${acme.vanityOrigin}/projects/7?tab=runs`);
     await page.waitForURL((u) => u.href.startsWith(`${acme.issuer}/login-actions/`));
     t.match(await page.locator('h1').textContent(), /Sign in/, "at acme's identity provider");
@@ -225,10 +229,11 @@ if (!existsSync(CHROMIUM)) {
     await page.goto(`${acme.vanityOrigin}/`);
     await page.waitForURL((u) => u.href.startsWith(`${acme.issuer}/login-actions/`));
     t.pass('the vanity host sends to the login again');
+    done();
   });
 
-  t.test('email discovery: neutral answer, one provider, a chooser', async (t) => {
-    const { page } = await freshContext(t);
+  t.test('email discovery: a neutral answer, then a tenant with one provider', async (t) => {
+    const { page, done } = await freshContext(t);
     const form = await page.goto(`${stack.publicUrl}/login`);
     t.equal(form?.status(), 200);
     await checkGatewayPage(t, page, form, 'discovery form');
@@ -255,34 +260,38 @@ if (!existsSync(CHROMIUM)) {
     t.equal(await shown(page, 'X-Auth-Request-User'), 'bob@acme.com', 'signed in on the base host');
     t.equal(await shown(page, 'X-Auth-Request-Groups'), 'Users');
     t.equal(await shown(page, 'X-Auth-Request-Admin'), 'false');
-
-    const second = await freshContext(t);
-    await second.page.goto(`${stack.publicUrl}/login`);
-    await second.page.getByLabel('Work email').fill('hank@globex.com');
-    const [chooser] = await Promise.all([
-      second.page.waitForResponse((r) => new URL(r.url()).pathname === '/login/globex'),
-      second.page.getByRole('button', { name: 'Continue' }).click(),
-    ]);
-    await second.page.waitForLoadState();
-    t.equal(chooser.status(), 200, 'globex has two providers: a chooser');
-    await checkGatewayPage(t, second.page, chooser, 'provider chooser');
-    t.same(await second.page.getByRole('link').allTextContents(), ['Globex SSO', 'Globex contractors']);
-    await shot(second.page, '06-chooser');
-    await second.page.getByRole('link', { name: 'Globex SSO' }).click();
-    await signInAtIdp(second.page, globex, undefined);
-    await second.page.waitForURL(`${stack.publicUrl}/`);
-    t.equal(await shown(second.page, 'X-Auth-Request-User'), 'hank@globex.com');
-    t.equal(await shown(second.page, 'X-Auth-Request-Tenant'), 'globex');
-    t.equal(await shown(second.page, 'X-Auth-Request-Groups'), 'Staff');
+    done();
   });
 
-  t.test('refusals by policy are 403 pages and create no session', async (t) => {
-    const cases: Array<[string, RegExp, string]> = [
-      ['mallory', /isn.t part of this tenant/, '07-refusal-other-tenant'],
-      ['carol', /group/i, '08-refusal-no-group'],
-    ];
-    for (const [login, message, name] of cases) {
-      const { context, page } = await freshContext(t);
+  t.test('email discovery: a tenant with two providers gets a chooser', async (t) => {
+    const { page, done } = await freshContext(t);
+    await page.goto(`${stack.publicUrl}/login`);
+    await page.getByLabel('Work email').fill('hank@globex.com');
+    const [chooser] = await Promise.all([
+      page.waitForResponse((r) => new URL(r.url()).pathname === '/login/globex'),
+      page.getByRole('button', { name: 'Continue' }).click(),
+    ]);
+    await page.waitForLoadState();
+    t.equal(chooser.status(), 200, 'globex has two providers: a chooser');
+    await checkGatewayPage(t, page, chooser, 'provider chooser');
+    t.same(await page.getByRole('link').allTextContents(), ['Globex SSO', 'Globex contractors']);
+    await shot(page, '06-chooser');
+    await page.getByRole('link', { name: 'Globex SSO' }).click();
+    await signInAtIdp(page, globex, undefined);
+    await page.waitForURL(`${stack.publicUrl}/`);
+    t.equal(await shown(page, 'X-Auth-Request-User'), 'hank@globex.com');
+    t.equal(await shown(page, 'X-Auth-Request-Tenant'), 'globex');
+    t.equal(await shown(page, 'X-Auth-Request-Groups'), 'Staff');
+    done();
+  });
+
+  const refusals: Array<[string, string, RegExp, string]> = [
+    ['mallory', 'a tenant claim naming the other tenant', /isn.t part of this tenant/, '07-refusal-other-tenant'],
+    ['carol', 'no mapped group', /group/i, '08-refusal-no-group'],
+  ];
+  for (const [login, why, message, name] of refusals) {
+    t.test(`refused by policy (${why}): a 403 page and no session`, async (t) => {
+      const { context, page, done } = await freshContext(t);
       await page.goto(`${acme.vanityOrigin}/`);
       const [callback] = await Promise.all([
         page.waitForResponse((r) => new URL(r.url()).pathname.startsWith('/callback_')),
@@ -296,11 +305,12 @@ if (!existsSync(CHROMIUM)) {
       await shot(page, name);
       t.notOk((await context.cookies(acme.vanityOrigin)).some((c) => c.name === 'tg_session'), `${login} has no session cookie`);
       t.equal(await apiStatus(acme.vanityOrigin, '/api/whoami', await cookieHeader(context, acme.vanityOrigin)), 401, 'API calls are refused');
-    }
-  });
+      done();
+    });
+  }
 
-  t.test('unknown organisation and unknown host', async (t) => {
-    const { page } = await freshContext(t);
+  t.test('unknown organisation and unknown host, in light and dark schemes', async (t) => {
+    const { page, done } = await freshContext(t);
     const missing = await page.goto(`${stack.publicUrl}/login/nope`);
     t.equal(missing?.status(), 404);
     await checkGatewayPage(t, page, missing, 'unknown organisation');
@@ -309,5 +319,12 @@ if (!existsSync(CHROMIUM)) {
     t.equal(host?.status(), 421);
     await checkGatewayPage(t, page, host, 'unknown host');
     await shot(page, '10-unknown-host');
+    done();
+
+    const dark = await freshContext(t, 'dark');
+    const darkPage = await dark.page.goto(`${stack.publicUrl}/login/nope`);
+    await checkGatewayPage(t, dark.page, darkPage, 'unknown organisation, dark', 'rgb(31, 41, 55)');
+    await shot(dark.page, '11-dark-scheme');
+    dark.done();
   });
 }
