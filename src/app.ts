@@ -8,13 +8,16 @@
 import type { AddressInfo } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
 import { DirectoryAdmin } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
+import { StoreUnavailableError } from './errors.js';
 import { CachedDirectory } from './directory/cached-directory.js';
-import { createStore } from './directory/open-store.js';
+import { createStore, splitPostgresUrl } from './directory/open-store.js';
 import { LocalInvalidationBus, type InvalidationBus } from './directory/invalidation-bus.js';
+import { PostgresInvalidationBus } from './directory/postgres-invalidation-bus.js';
 import type { TenantStore } from './directory/types.js';
 import { createLogger } from './logger.js';
 import health from './observability/health.js';
@@ -25,6 +28,7 @@ import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
 import { MemorySessionStore } from './session/memory-store.js';
+import { RedisSessionStore, redisClientOptions } from './session/redis-store.js';
 import type { SessionStore } from './session/types.js';
 import emailDiscovery from './routing/email-discovery.js';
 import { guardPostLogoutLocation } from './routing/post-logout-guard.js';
@@ -72,6 +76,13 @@ export function baseHostsOf(config: Config): Set<string> {
   return out;
 }
 
+/** The invalidation bus a store needs: NOTIFY for PostgreSQL, none for an embedded store. */
+function busFor(config: Config, store: TenantStore, logger: Logger): InvalidationBus {
+  if (store.kind !== 'postgres') return new LocalInvalidationBus();
+  const { url, schema } = splitPostgresUrl(config.store.url);
+  return new PostgresInvalidationBus({ url, ...(schema ? { schema } : {}), logger: logger.child({ component: 'invalidation' }) });
+}
+
 /** tenancy.baseDomain in normal form. */
 export function baseDomainOf(config: Config): string {
   return normalizeDomain(config.tenancy.baseDomain) ?? config.tenancy.baseDomain.toLowerCase();
@@ -91,8 +102,14 @@ function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] 
 export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   const logger = deps.logger ?? createLogger(config.log.level);
   const metrics = deps.metrics ?? createMetrics();
-  const store = deps.store ?? (await createStore(config.store.url, deps.cwd !== undefined ? { cwd: deps.cwd } : {}));
+  const storeLogger = logger.child({ component: 'store' });
+  const store = deps.store ?? (await createStore(config.store.url, { logger: storeLogger, ...(deps.cwd !== undefined ? { cwd: deps.cwd } : {}) }));
   await store.init();
+  const redis = config.redis.url ? new Redis(config.redis.url, redisClientOptions()) : undefined;
+  if (redis) {
+    redis.on('error', (err: Error) => logger.warn({ component: 'redis', err: err.message }, 'Redis connection failed'));
+    await redis.connect().catch((err: Error) => logger.error({ component: 'redis', err: err.message }, 'Redis is not reachable yet'));
+  }
   const directory = new CachedDirectory(store, {
     max: config.cache.max,
     ttlMs: config.cache.ttlSeconds * 1000,
@@ -113,13 +130,19 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   pub.decorateRequest('proxyView', undefined);
   installErrorPages(pub);
   await pub.register(health, { checks: readiness });
-  await pub.register(rateLimit, { global: false });
+  await pub.register(rateLimit, {
+    global: false,
+    ...(redis ? { redis, nameSpace: `${config.redis.keyPrefix}rate-limit:`, skipOnError: true } : {}),
+  });
   const perMinute = (max: number) => pub.createRateLimit({ max, timeWindow: 60_000 });
   const limits = { login: perMinute(config.rateLimit.loginPerMinute), callback: perMinute(config.rateLimit.callbackPerMinute) };
   await pub.register(hostContext, { publicUrl: config.public.url, baseHosts, baseDomain, directory, metrics, anyHostPaths });
   let authenticator: Authenticator | undefined;
   let registry: ClientRegistry | undefined;
-  const sessions: SessionStore | undefined = config.mode === 'authenticate' ? (deps.sessions ?? new MemorySessionStore()) : undefined;
+  const sessions: SessionStore | undefined =
+    config.mode !== 'authenticate'
+      ? undefined
+      : (deps.sessions ?? (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore()));
   if (sessions) {
     readiness.push({ name: 'sessions', check: () => sessions.ping() });
     registry = new ClientRegistry({
@@ -173,7 +196,15 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     directory.invalidate(keys);
     for (const k of keys) if (k.startsWith('c:')) registry?.invalidate(k.slice(2));
   };
-  const bus = deps.bus ?? new LocalInvalidationBus();
+  const bus = deps.bus ?? busFor(config, store, logger);
+  if (bus instanceof PostgresInvalidationBus) {
+    readiness.push({
+      name: 'invalidation',
+      check: async () => {
+        if (!bus.connected) throw new StoreUnavailableError(new Error('invalidation listener disconnected'));
+      },
+    });
+  }
   await bus.start({
     onKeys: dropKeys,
     onReset: () => {
@@ -216,6 +247,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       await Promise.all([pub.close(), admin.close()]);
       await bus.close();
       await Promise.all([store.close(), sessions?.close()]);
+      if (redis) await redis.quit().catch(() => redis.disconnect());
     },
   };
 }

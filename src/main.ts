@@ -61,7 +61,7 @@ async function serve(file: string | undefined, io: Io): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config.workers, createLogger(config.log.level));
   let gateway: Gateway;
   try {
-    gateway = await buildApp(config, cluster.isWorker ? { bus: new ClusterInvalidationBus() } : {});
+    gateway = await buildApp(config, cluster.isWorker && config.store.url.startsWith('sqlite:') ? { bus: new ClusterInvalidationBus() } : {});
   } catch (err) {
     io.err(`tenant-gate: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;

@@ -18,9 +18,11 @@ const PG_URL = process.env.TENANT_GATE_TEST_POSTGRES_URL ?? 'postgres://postgres
 async function reachable(): Promise<boolean> {
   const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
   client.on('error', () => undefined);
+  const deadline = sleep(2000).then(() => {
+    throw new Error('no answer within 2 s');
+  });
   try {
-    await client.connect();
-    await client.query('SELECT 1');
+    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline]);
     return true;
   } catch {
     return false;
@@ -151,6 +153,41 @@ if (!(await reachable())) {
     await a.bus.publish(['t:after']);
     await until('B receives again', () => b.seen.keys.includes('t:after'), 1000);
     t.pass('B receives keys again');
+  });
+
+  t.test('a listener that silently stops answering is replaced after a failed heartbeat', async (t) => {
+    const target = new URL(PG_URL);
+    const pairs: [net.Socket, net.Socket][] = [];
+    const proxy = net.createServer((inbound) => {
+      const outbound = net.connect(Number(target.port || 5432), target.hostname);
+      pairs.push([inbound, outbound]);
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => {
+      for (const pair of pairs) for (const s of pair) s.destroy();
+      proxy.close();
+    });
+    const { port } = proxy.address() as net.AddressInfo;
+    const via = new URL(PG_URL);
+    via.hostname = '127.0.0.1';
+    via.port = String(port);
+
+    const a = await startBus(t);
+    const b = await startBus(t, { url: via.toString(), heartbeatMs: 200, connectTimeoutMs: 300 });
+    t.ok(b.bus.connected);
+    for (const [inbound, outbound] of pairs) {
+      inbound.unpipe(outbound);
+      outbound.unpipe(inbound);
+    }
+
+    await until('B gives up on the silent connection', () => !b.bus.connected, 2000);
+    await until('B listens again on a new connection', () => b.bus.connected && b.seen.resets === 2, 3000);
+    await a.bus.publish(['t:after-partition']);
+    await until('B receives again', () => b.seen.keys.includes('t:after-partition'), 1000);
+    t.pass('B recovered from a connection that stopped answering');
   });
 
   t.test('without PostgreSQL: start and publish return, nothing throws, and it connects later', async (t) => {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import t from 'tap';
-import { applyPostgresMigrations, POSTGRES_MIGRATIONS } from '../../src/directory/postgres-migrations.js';
+import { ADVISORY_LOCK_CLASS, applyPostgresMigrations, POSTGRES_MIGRATIONS } from '../../src/directory/postgres-migrations.js';
 import type { PostgresMigration } from '../../src/directory/postgres-migrations.js';
 import { createStore } from '../../src/directory/open-store.js';
 import { PostgresTenantStore } from '../../src/directory/postgres-store.js';
@@ -21,9 +21,11 @@ const PG_URL = process.env.TENANT_GATE_TEST_POSTGRES_URL ?? 'postgres://postgres
 async function reachable(): Promise<boolean> {
   const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
   client.on('error', () => undefined);
+  const deadline = sleep(2000).then(() => {
+    throw new Error('no answer within 2 s');
+  });
   try {
-    await client.connect();
-    await client.query('SELECT 1');
+    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline]);
     return true;
   } catch {
     return false;
@@ -318,6 +320,26 @@ if (!(await reachable())) {
     await blockedOn('companies');
     await raw.query('COMMIT');
     t.match(await tenantClaim, { field: 'tenant', value: 'OTHER' }, 'the tenant as the losing write gave it');
+  });
+
+  t.test('a write stuck behind another writer fails after statementTimeoutMs instead of hanging', async (t) => {
+    const store = await openStore(t, { statementTimeoutMs: 200 });
+    const other = await openStore(t, { schema: store.schema });
+    const raw = await admin.connect();
+    t.teardown(() => raw.release());
+    await raw.query('BEGIN');
+    await raw.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ADVISORY_LOCK_CLASS.write, store.schema]);
+
+    const started = Date.now();
+    const err = await rejection(store.putCompany(seedCompany('c-acme', 'Acme')));
+    t.ok(err instanceof StoreUnavailableError, 'StoreUnavailableError');
+    t.ok(Date.now() - started < 1500, `after ${Date.now() - started} ms`);
+    t.equal(await store.findTenant('acme'), undefined, 'reads do not wait for writers');
+
+    const waiting = other.putCompany(seedCompany('c-beta', 'Beta'));
+    await sleep(100);
+    await raw.query('COMMIT');
+    t.equal((await waiting).current?.company, 'c-beta', 'a writer without a timeout proceeds once the lock is free');
   });
 
   t.test('JSON settings, names and ordering round-trip as in the SQLite store', async (t) => {
