@@ -12,7 +12,8 @@ import { describeTenant } from './cli/describe.js';
 import { checkDirectoryFile, exportDirectory, importDirectory, preflightImport, renderDirectory } from './cli/directory-file.js';
 import { loadConfig, redactConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createStore } from './directory/open-store.js';
+import { createStore, splitPostgresUrl } from './directory/open-store.js';
+import { PostgresInvalidationBus } from './directory/postgres-invalidation-bus.js';
 import type { TenantStore } from './directory/types.js';
 import { runPrimary } from './cluster.js';
 import { ClusterInvalidationBus } from './directory/cluster-invalidation-bus.js';
@@ -132,7 +133,8 @@ async function directoryCommand(
         return 2;
       }
       return await withStore(config, async (store) => {
-        const admin = new DirectoryAdmin({ store, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config), onWrite: () => undefined });
+        const written: string[] = [];
+        const admin = new DirectoryAdmin({ store, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config), onWrite: (keys) => written.push(...keys) });
         const checked = checkDirectoryFile(raw, admin);
         if (!checked.data) {
           for (const p of checked.problems) io.err(`  ${p.path}: ${p.message}\n`);
@@ -151,6 +153,12 @@ async function directoryCommand(
           return 0;
         }
         const done = await importDirectory(admin, data);
+        if (store.kind === 'postgres') {
+          const { url, schema } = splitPostgresUrl(config.store.url);
+          const bus = new PostgresInvalidationBus({ url, ...(schema ? { schema } : {}) });
+          await bus.publish(written);
+          await bus.close();
+        }
         io.out(`import: ${done.companies} companies and ${done.providers} providers written\n`);
         return 0;
       });
