@@ -9,6 +9,8 @@
  * - identity provider URLs are https, or http on loopback only; no credentials or fragments;
  * - a provider needs an `issuer` or an `authorization_endpoint` to derive one from;
  * - `system.update_company_sso_config` merges: keys given replace, keys absent stay;
+ *   merges run inside the store's write transaction, so concurrent writers on any
+ *   replica never lose each other's keys;
  * - re-saving a provider without `client_secret` keeps the stored secret;
  * - every write returns the cache keys it affects.
  */
@@ -89,16 +91,8 @@ export function companyView(c: Company): Record<string, unknown> {
 /** Directory operations behind the admin endpoints. */
 export class DirectoryAdmin {
   readonly #o: DirectoryAdminOptions;
-  #queue: Promise<unknown> = Promise.resolve();
   constructor(opts: DirectoryAdminOptions) {
     this.#o = opts;
-  }
-
-  /** Runs writes one at a time, so a read-merge-write never loses a concurrent update. */
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 
   #checkHost = (host: string): string | undefined => {
@@ -133,17 +127,11 @@ export class DirectoryAdmin {
   }
 
   /** `system.update_company_sso_config`: creates or merges a company's sso settings. */
-  updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
-    return this.#serial(() => this.#updateCompanySso(body));
-  }
-
-  async #updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
-    const existing = await this.#o.store.getCompany(body.company);
-    const sso = this.mergeSso(body.sso, existing?.sso);
-    const result = await this.#o.store.putCompany({ company: body.company, sso });
+  async updateCompanySso(body: UpdateCompanySsoBody): Promise<Company> {
+    const result = await this.#o.store.updateCompany(body.company, (previous) => ({ company: body.company, sso: this.mergeSso(body.sso, previous?.sso) }));
     const providers = await this.#o.store.listProviders(body.company);
     this.#o.onWrite(keysForCompanyWrite(result, providers));
-    return result.current ?? { company: body.company, sso };
+    return result.current!;
   }
 
   /** `system.get_company_sso_config`. */
@@ -154,11 +142,7 @@ export class DirectoryAdmin {
   }
 
   /** `system.delete_company_sso_config`; the company's providers stay, tenantless. */
-  deleteCompanySso(company: string): Promise<void> {
-    return this.#serial(() => this.#deleteCompanySso(company));
-  }
-
-  async #deleteCompanySso(company: string): Promise<void> {
+  async deleteCompanySso(company: string): Promise<void> {
     const result = await this.#o.store.deleteCompany(company);
     if (!result.previous) throw new NotFoundError(`company "${company}" has no sso configuration`);
     const providers = await this.#o.store.listProviders(company);
@@ -166,20 +150,15 @@ export class DirectoryAdmin {
   }
 
   /** `sso.save_provider_configuration`: creates or replaces one provider of a company. */
-  saveProvider(body: SaveProviderBody): Promise<Provider> {
-    return this.#serial(() => this.#saveProvider(body));
-  }
-
-  async #saveProvider(body: SaveProviderBody): Promise<Provider> {
+  async saveProvider(body: SaveProviderBody): Promise<Provider> {
     const cfg = checkProviderConfiguration(body.configuration);
-    const existing = await this.#o.store.getProvider(body.company, cfg.id);
-    if (cfg.client_secret === undefined && existing?.configuration.client_secret !== undefined) {
-      cfg.client_secret = existing.configuration.client_secret;
-    }
-    const result = await this.#o.store.putProvider({ company: body.company, provider: body.provider, configuration: cfg });
+    const result = await this.#o.store.updateProvider(body.company, cfg.id, (previous) => {
+      const secret = cfg.client_secret ?? previous?.configuration.client_secret;
+      return { company: body.company, provider: body.provider, configuration: { ...cfg, ...(secret !== undefined ? { client_secret: secret } : {}) } };
+    });
     const company = await this.#o.store.getCompany(body.company);
     this.#o.onWrite(keysForProviderWrite(result, company?.sso.tenant));
-    return result.current ?? { company: body.company, provider: body.provider, configuration: cfg };
+    return result.current!;
   }
 
   /** `sso.get_provider_configuration`. */
@@ -195,11 +174,7 @@ export class DirectoryAdmin {
   }
 
   /** `sso.delete_provider_configuration`. */
-  deleteProvider(company: string, id: string): Promise<void> {
-    return this.#serial(() => this.#deleteProvider(company, id));
-  }
-
-  async #deleteProvider(company: string, id: string): Promise<void> {
+  async deleteProvider(company: string, id: string): Promise<void> {
     const result = await this.#o.store.deleteProvider(company, id);
     if (!result.previous) throw new NotFoundError(`company "${company}" has no provider "${id}"`);
     const c = await this.#o.store.getCompany(company);

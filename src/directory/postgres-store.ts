@@ -296,22 +296,29 @@ export class PostgresTenantStore implements TenantStore {
   }
 
   async putCompany(input: Company): Promise<WriteResult<Company>> {
-    const company = requireText(input?.company, 'company');
-    const tenant = requireText(input.sso?.tenant, 'sso.tenant');
-    const tenantKey = tenant.toLowerCase();
-    const domains = normaliseNames(input.sso.domains, 'sso.domains');
-    const hosts = normaliseNames(input.sso.hosts, 'sso.hosts');
-    const { tenant: _t, domains: _d, hosts: _h, ...rest } = input.sso;
-    const settings: SsoSettings = {
-      ...rest,
-      group_mapping: rest.group_mapping ?? {},
-      admin_groups: rest.admin_groups ?? [],
-      groups: rest.groups ?? [],
-    };
-    const sql = this.#sql;
+    return this.updateCompany(requireText(input?.company, 'company'), () => input, input.sso?.tenant);
+  }
 
-    return this.#write({ tenant }, async (db) => {
+  async updateCompany(companyId: string, next: (previous: Company | undefined) => Company, tenantHint?: string): Promise<WriteResult<Company>> {
+    const company = requireText(companyId, 'company');
+    const sql = this.#sql;
+    const claims: { tenant?: string } = tenantHint !== undefined ? { tenant: tenantHint } : {};
+    return this.#merge(claims, async (db, merge) => {
       const previous = await readCompany(db, sql.getCompany, company);
+      const input = merge(() => next(previous));
+      if (input?.company !== company) throw new ValidationError('company', 'an update may not change the company id');
+      const tenant = requireText(input.sso?.tenant, 'sso.tenant');
+      claims.tenant = tenant;
+      const tenantKey = tenant.toLowerCase();
+      const domains = normaliseNames(input.sso.domains, 'sso.domains');
+      const hosts = normaliseNames(input.sso.hosts, 'sso.hosts');
+      const { tenant: _t, domains: _d, hosts: _h, ...rest } = input.sso;
+      const settings: SsoSettings = {
+        ...rest,
+        group_mapping: rest.group_mapping ?? {},
+        admin_groups: rest.admin_groups ?? [],
+        groups: rest.groups ?? [],
+      };
       const tenantOwner = (await db.query<{ company: string }>(sql.tenantOwner, [tenantKey])).rows[0];
       if (tenantOwner && tenantOwner.company !== company) throw new ConflictError('tenant', tenant);
       await checkOwners(db, sql.domainOwners, domains, company, 'domain');
@@ -353,15 +360,24 @@ export class PostgresTenantStore implements TenantStore {
   }
 
   async putProvider(input: Provider): Promise<WriteResult<Provider>> {
-    const company = requireText(input?.company, 'company');
-    const provider = requireText(input.provider, 'provider');
-    const id = requireText(input.configuration?.id, 'configuration.id');
-    const clientId = requireText(input.configuration.client_id, 'configuration.client_id');
-    const configuration = JSON.stringify(input.configuration);
-    const sql = this.#sql;
+    return this.updateProvider(requireText(input?.company, 'company'), requireText(input.configuration?.id, 'configuration.id'), () => input);
+  }
 
-    return this.#write({ clientId }, async (db) => {
+  async updateProvider(companyId: string, providerId: string, next: (previous: Provider | undefined) => Provider): Promise<WriteResult<Provider>> {
+    const company = requireText(companyId, 'company');
+    const id = requireText(providerId, 'configuration.id');
+    const sql = this.#sql;
+    const claims: { clientId?: string } = {};
+    return this.#merge(claims, async (db, merge) => {
       const previous = await readProvider(db, sql.getProvider, company, id);
+      const input = merge(() => next(previous));
+      if (input?.company !== company || input.configuration?.id !== id) {
+        throw new ValidationError('configuration.id', 'an update may not change the company or provider id');
+      }
+      const provider = requireText(input.provider, 'provider');
+      const clientId = requireText(input.configuration.client_id, 'configuration.client_id');
+      claims.clientId = clientId;
+      const configuration = JSON.stringify(input.configuration);
       const owner = (await db.query<{ company: string; id: string }>(sql.clientOwner, [clientId])).rows[0];
       if (owner && (owner.company !== company || owner.id !== id)) throw new ConflictError('client_id', clientId);
       await db.query(sql.upsertProvider, [company, id, provider, clientId, configuration, this.#now()]);
@@ -428,6 +444,24 @@ export class PostgresTenantStore implements TenantStore {
   }
 
   /** Runs `fn` in a read-committed transaction holding the schema's write lock. */
+  /** `#write` for a read-merge-write: whatever the caller's merge throws reaches the caller as thrown. */
+  async #merge<T>(claims: Claims, fn: (db: Queryable, merge: <R>(step: () => R) => R) => Promise<T>): Promise<T> {
+    let aborted: { err: unknown } | undefined;
+    const merge = <R>(step: () => R): R => {
+      try {
+        return step();
+      } catch (err) {
+        aborted = { err };
+        throw err;
+      }
+    };
+    try {
+      return await this.#write(claims, (db) => fn(db, merge));
+    } catch (err) {
+      throw aborted ? aborted.err : err;
+    }
+  }
+
   async #write<T>(claims: Claims, fn: (db: Queryable) => Promise<T>): Promise<T> {
     const pool = this.#livePool();
     try {

@@ -146,23 +146,28 @@ export class SqliteTenantStore implements TenantStore {
   }
 
   async putCompany(input: Company): Promise<WriteResult<Company>> {
-    const company = requireText(input?.company, 'company');
-    const tenant = requireText(input.sso?.tenant, 'sso.tenant');
-    const tenantKey = tenant.toLowerCase();
-    const domains = normaliseNames(input.sso.domains, 'sso.domains');
-    const hosts = normaliseNames(input.sso.hosts, 'sso.hosts');
-    const { tenant: _t, domains: _d, hosts: _h, ...rest } = input.sso;
-    const settings: SsoSettings = {
-      ...rest,
-      group_mapping: rest.group_mapping ?? {},
-      admin_groups: rest.admin_groups ?? [],
-      groups: rest.groups ?? [],
-    };
+    return this.updateCompany(requireText(input?.company, 'company'), () => input);
+  }
 
+  async updateCompany(companyId: string, next: (previous: Company | undefined) => Company): Promise<WriteResult<Company>> {
+    const company = requireText(companyId, 'company');
     return this.#use((db) =>
       db
         .transaction(() => {
           const previous = this.#readCompany(db, company);
+          const input = next(previous);
+          if (input?.company !== company) throw new ValidationError('company', 'an update may not change the company id');
+          const tenant = requireText(input.sso?.tenant, 'sso.tenant');
+          const tenantKey = tenant.toLowerCase();
+          const domains = normaliseNames(input.sso.domains, 'sso.domains');
+          const hosts = normaliseNames(input.sso.hosts, 'sso.hosts');
+          const { tenant: _t, domains: _d, hosts: _h, ...rest } = input.sso;
+          const settings: SsoSettings = {
+            ...rest,
+            group_mapping: rest.group_mapping ?? {},
+            admin_groups: rest.admin_groups ?? [],
+            groups: rest.groups ?? [],
+          };
           const tenantOwner = this.#sql(db, 'SELECT company FROM companies WHERE tenant_key = ?').get(tenantKey) as
             | OwnerRow
             | undefined;
@@ -226,16 +231,23 @@ export class SqliteTenantStore implements TenantStore {
   }
 
   async putProvider(input: Provider): Promise<WriteResult<Provider>> {
-    const company = requireText(input?.company, 'company');
-    const provider = requireText(input.provider, 'provider');
-    const id = requireText(input.configuration?.id, 'configuration.id');
-    const clientId = requireText(input.configuration.client_id, 'configuration.client_id');
-    const configuration = toJson(input.configuration);
+    return this.updateProvider(requireText(input?.company, 'company'), requireText(input.configuration?.id, 'configuration.id'), () => input);
+  }
 
+  async updateProvider(companyId: string, providerId: string, next: (previous: Provider | undefined) => Provider): Promise<WriteResult<Provider>> {
+    const company = requireText(companyId, 'company');
+    const id = requireText(providerId, 'configuration.id');
     return this.#use((db) =>
       db
         .transaction(() => {
           const previous = this.#readProvider(db, company, id);
+          const input = next(previous);
+          if (input?.company !== company || input.configuration?.id !== id) {
+            throw new ValidationError('configuration.id', 'an update may not change the company or provider id');
+          }
+          const provider = requireText(input.provider, 'provider');
+          const clientId = requireText(input.configuration.client_id, 'configuration.client_id');
+          const configuration = toJson(input.configuration);
           const owner = this.#sql(db, 'SELECT company, id FROM providers WHERE client_id = ?').get(clientId) as
             | { company: string; id: string }
             | undefined;

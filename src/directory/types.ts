@@ -95,7 +95,7 @@ export interface WriteResult<T> {
  *
  * Rules every implementation keeps (the contract suite in test/directory checks them):
  * - a tenant (case-insensitive), a domain, a host and a client_id each belong to at
- *   most one company; a write that would break this rejects with a `ConflictError`
+ *   most one company (a client_id to one provider); a write that would break this rejects with a `ConflictError`
  *   (src/errors.ts) and changes nothing;
  * - each write is atomic: all of it or none of it;
  * - `putCompany` and `putProvider` replace the whole record they are given (the admin
@@ -114,11 +114,19 @@ export interface TenantStore {
   getCompany(company: string): Promise<Company | undefined>;
   listCompanies(): Promise<Company[]>;
   putCompany(company: Company): Promise<WriteResult<Company>>;
+  /**
+   * Reads the company and writes what `next` makes of it, in one transaction: a
+   * read-merge-write that no concurrent writer (in this or another process) can
+   * interleave with. `next` is synchronous and may throw to abort.
+   */
+  updateCompany(company: string, next: (previous: Company | undefined) => Company): Promise<WriteResult<Company>>;
   deleteCompany(company: string): Promise<WriteResult<Company>>;
 
   getProvider(company: string, id: string): Promise<Provider | undefined>;
   listProviders(company?: string): Promise<Provider[]>;
   putProvider(provider: Provider): Promise<WriteResult<Provider>>;
+  /** Like `updateCompany`, for one provider of a company. */
+  updateProvider(company: string, id: string, next: (previous: Provider | undefined) => Provider): Promise<WriteResult<Provider>>;
   deleteProvider(company: string, id: string): Promise<WriteResult<Provider>>;
 
   /** The company whose tenant equals `tenant` case-insensitively, with its providers. One query. */

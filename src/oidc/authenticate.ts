@@ -78,6 +78,14 @@ declare module 'fastify' {
   }
 }
 
+/** OAuth and OpenID Connect error codes kept as metric labels; any other value counts as `other`. */
+const PROVIDER_ERRORS = new Set([
+  'access_denied', 'invalid_request', 'unauthorized_client', 'unsupported_response_type', 'invalid_scope',
+  'server_error', 'temporarily_unavailable', 'interaction_required', 'login_required', 'account_selection_required',
+  'consent_required', 'invalid_request_uri', 'invalid_request_object', 'request_not_supported',
+  'request_uri_not_supported', 'registration_not_supported',
+]);
+
 /** Touch a session in the store at most this often (it is read on every request). */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -215,7 +223,8 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         return refuse(req, reply, 400, tenantId, 'replayed', 'This sign-in response was already used. Please start again.');
       }
       if (params.error !== undefined) {
-        return refuse(req, reply, 400, tenantId, `provider_error:${params.error.slice(0, 40)}`, 'The identity provider did not complete the sign-in.');
+        const known = PROVIDER_ERRORS.has(params.error) ? params.error : 'other';
+        return refuse(req, reply, 400, tenantId, `provider_error:${known}`, 'The identity provider did not complete the sign-in.');
       }
       const tenant = await opts.directory.tenant(tenantId);
       if (!tenant) return refuse(req, reply, 400, tenantId, 'unknown_tenant', 'This organisation is no longer set up for sign-in.');
@@ -301,7 +310,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     if (reply.sent || req.callbackClient) return;
     const q = req.url.indexOf('?');
     const path = q < 0 ? req.url : req.url.slice(0, q);
-    if (opts.publicPaths.has(path)) return;
+    if (opts.publicPaths.has(path) && (req.method === 'GET' || req.method === 'HEAD' || (req.method === 'POST' && path === '/login'))) return;
     const session = await loadSession(req);
     if (session) {
       req.proxyView = { ...req.proxyView, upstreamHeaders: identityHeaders(session.data), hiddenCookies: [sessionCookie, txCookie] };

@@ -3,7 +3,7 @@
  * can meet is a page; internal details are logged, never shown.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { GatewayError } from '../errors.js';
+import { GatewayError, StoreUnavailableError } from '../errors.js';
 import { sendPage } from './render.js';
 
 const TITLES: Record<number, string> = {
@@ -22,7 +22,10 @@ const TITLES: Record<number, string> = {
 export function installErrorPages(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | GatewayError, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
+    if (err instanceof StoreUnavailableError) {
+      req.log.warn({ code: err.code, detail: err.detail }, 'request needs an engine that is unavailable');
+      reply.header('retry-after', '5');
+    } else if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: err.code, status }, 'request refused');
     const title = TITLES[status] ?? (status >= 500 ? 'Something went wrong' : 'Request refused');
     const paragraphs =

@@ -3,8 +3,9 @@
  *
  * Rules: `/api/*` goes to upstreams.apiserver with `/api` stripped (when configured),
  * everything else to upstreams.webapp; method, path, query, body and websocket
- * upgrades are kept; identity headers sent by the client are always removed, and
- * only the gateway's own verified identity is added; X-Forwarded-For/-Proto/-Host
+ * upgrades are kept; hop-by-hop headers are not forwarded either way; identity and
+ * forwarding headers sent by the client are always removed, and only the gateway's
+ * own verified identity and X-Forwarded-For/-Proto/-Host are added; X-Forwarded-For/-Proto/-Host
  * describe the client as the gateway saw it; an upstream that is down answers 502,
  * one that is too slow 504, both as a page and never after a retry.
  */
@@ -64,8 +65,14 @@ function stripCookies(cookieHeader: string, names: string[]): string {
     .trim();
 }
 
+/** Hop-by-hop headers (RFC 9110 7.6.1) and others that describe the client's connection, never forwarded. */
+const HOP_BY_HOP = ['keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'connection'];
+/** Forwarding and identity claims a client could forge; the gateway sets its own X-Forwarded-For/-Proto/-Host. */
+const SPOOFABLE = /^(forwarded|x-real-ip|x-forwarded-(?!for$|proto$|host$)[a-z-]+|x-auth-request-.*|x-remote-user|x-original-(url|uri|host))$/;
+
 function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  for (const h of IDENTITY_HEADERS) delete headers[h];
+  for (const h of HOP_BY_HOP) delete headers[h];
+  for (const name of Object.keys(headers)) if (SPOOFABLE.test(name)) delete headers[name];
   const view = req.proxyView;
   const prior = headers['x-forwarded-for'];
   headers['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
@@ -80,9 +87,12 @@ function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders
   return headers;
 }
 
-function locationRewriter(guard: (req: FastifyRequest, location: string) => string) {
+const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+
+function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined) {
   return (headers: Record<string, unknown>, req: FastifyRequest): Record<string, unknown> => {
-    if (typeof headers.location === 'string') headers.location = guard(req, headers.location);
+    for (const h of HOP_BY_HOP_RESPONSE) delete headers[h];
+    if (guard && typeof headers.location === 'string') headers.location = guard(req, headers.location);
     return headers;
   };
 }
@@ -116,7 +126,7 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     websocket: true,
     replyOptions: {
       rewriteRequestHeaders,
-      ...(opts.guardLocation ? { rewriteHeaders: locationRewriter(opts.guardLocation) } : {}),
+      rewriteHeaders: responseRewriter(opts.guardLocation),
       queryString,
       onError,
       retryDelay: () => null,

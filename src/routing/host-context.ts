@@ -74,7 +74,7 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
   app.decorateRequest('gate', null as unknown as GateContext);
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const q = req.url.indexOf('?');
-    if (opts.anyHostPaths.has(q < 0 ? req.url : req.url.slice(0, q))) return;
+    if ((req.method === 'GET' || req.method === 'HEAD') && opts.anyHostPaths.has(q < 0 ? req.url : req.url.slice(0, q))) return;
     const host = normalizeHost(req.host);
     if (host === undefined) {
       opts.metrics.unknownHost();

@@ -69,9 +69,11 @@ declare module 'fastify' {
 
 const FORM = 'application/x-www-form-urlencoded';
 
-/** Decodes once, collapses slashes and resolves dot segments: what a lenient router would see. */
+/** Decodes (up to three times), collapses slashes and resolves dot segments: what a lenient router would see. */
 function looseCanonical(path: string): string {
-  const decoded = (percentDecode(path, 'lenient') ?? path).replace(/\\/g, '/');
+  let decoded = path;
+  for (let i = 0; i < 3 && decoded.includes('%'); i++) decoded = percentDecode(decoded, 'lenient') ?? decoded;
+  decoded = decoded.replace(/\\/g, '/');
   const out: string[] = [];
   for (const seg of decoded.split('/')) {
     if (seg === '' || seg === '.') continue;
@@ -177,7 +179,7 @@ async function tenantRouting(app: FastifyInstance, opts: TenantRoutingOptions): 
 
   async function decide(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const { path, query } = splitRawUrl(req.url);
-    if (opts.anyHostPaths.has(path)) return undefined;
+    if (opts.anyHostPaths.has(path) && (req.method === 'GET' || req.method === 'HEAD')) return undefined;
     const canonical = looseCanonical(path);
     if (canonical.startsWith('/callback_')) return handleCallback(req, reply, path, query);
     if (opts.tenantLogin && (canonical === '/login' || canonical.startsWith('/login/') || /^\/+login(\/|$)/i.test(path))) {

@@ -132,6 +132,43 @@ export function runTenantStoreContract(
       t.equal(await store.getCompany('c-nobody'), undefined, 'an unknown company is undefined');
     });
 
+    t.test('updateCompany and updateProvider merge atomically, even when many run at once', async (t) => {
+      const { store } = await open(t);
+      await store.putCompany(seedCompany('c-acme', 'Acme', { domains: [], hosts: [], admin_groups: [] }));
+      const keys = Array.from({ length: 12 }, (_, i) => `admins-${i}`);
+      await Promise.all(
+        keys.map((k) =>
+          store.updateCompany('c-acme', (previous) => {
+            const sso = previous!.sso;
+            return { company: 'c-acme', sso: { ...sso, admin_groups: [...sso.admin_groups, k] } };
+          }),
+        ),
+      );
+      const merged = await store.getCompany('c-acme');
+      t.same([...merged!.sso.admin_groups].sort(), [...keys].sort(), 'no concurrent merge was lost');
+      const created = await store.updateCompany('c-new', (previous) => {
+        t.equal(previous, undefined, 'a new company has no previous record');
+        return seedCompany('c-new', 'New', { domains: ['new.com'], hosts: [] });
+      });
+      t.equal(created.current?.sso.tenant, 'New');
+      await t.rejects(
+        store.updateCompany('c-new', () => {
+          throw new Error('refused by the merge');
+        }),
+        /refused by the merge/,
+      );
+      await expectConflict(t, store.updateCompany('c-new', (p) => ({ ...p!, sso: { ...p!.sso, tenant: 'acme' } })), 'tenant', 'acme', 'a merge that takes a tenant');
+      t.equal((await store.getCompany('c-new'))?.sso.tenant, 'New', 'a refused merge changed nothing');
+
+      await store.putProvider(seedProvider('c-acme', 'acme-sso', 'acme-web'));
+      const updated = await store.updateProvider('c-acme', 'acme-sso', (previous) => ({
+        ...previous!,
+        configuration: { ...previous!.configuration, display_name: 'Renamed' },
+      }));
+      t.equal(updated.current?.configuration.display_name, 'Renamed');
+      t.equal(updated.previous?.configuration.client_secret, updated.current?.configuration.client_secret, 'the rest of the record kept');
+    });
+
     t.test('round-trips a provider with every configuration field', async (t) => {
       const { store } = await open(t);
       const provider = seedProvider('c-acme', 'acme-sso', 'acme-web');
