@@ -22,6 +22,7 @@ import type { Pool, PoolClient } from 'pg';
 import { ConfigError, ConflictError, GatewayError, StoreUnavailableError, ValidationError } from '../errors.js';
 import type { ConflictField } from '../errors.js';
 import { ADVISORY_LOCK_CLASS, applyPostgresMigrations, SCHEMA_NAME_PATTERN } from './postgres-migrations.js';
+import { companyRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
 import type {
   ClientRecord,
   Company,
@@ -81,7 +82,6 @@ interface Claims {
   clientId?: string;
 }
 
-type SsoSettings = Omit<CompanySso, 'tenant' | 'domains' | 'hosts'>;
 
 /**
  * SQLSTATE classes meaning "the database cannot serve us now": connection (08),
@@ -125,21 +125,6 @@ function conflictValue(field: ConflictField, err: pg.DatabaseError, claims: Clai
   if (field === 'tenant' && claims.tenant !== undefined) return claims.tenant;
   if (field === 'client_id' && claims.clientId !== undefined) return claims.clientId;
   return /\)=\((.*)\) already exists/.exec(err.detail ?? '')?.[1] ?? '';
-}
-
-function requireText(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '') throw new ValidationError(field, `${field} must be a non-empty string`);
-  return value;
-}
-
-/** Lower-cased, without duplicates, first occurrence kept. */
-function normaliseNames(names: readonly string[] | undefined, field: string): string[] {
-  const out: string[] = [];
-  for (const name of names ?? []) {
-    const lower = requireText(name, field).toLowerCase();
-    if (!out.includes(lower)) out.push(lower);
-  }
-  return out;
 }
 
 /** PostgreSQL text cannot hold NUL, so no stored key contains one. */
@@ -307,18 +292,8 @@ export class PostgresTenantStore implements TenantStore {
       const previous = await readCompany(db, sql.getCompany, company);
       const input = merge(() => next(previous));
       if (input?.company !== company) throw new ValidationError('company', 'an update may not change the company id');
-      const tenant = requireText(input.sso?.tenant, 'sso.tenant');
+      const { tenant, tenantKey, domains, hosts, settings } = companyRow(input);
       claims.tenant = tenant;
-      const tenantKey = tenant.toLowerCase();
-      const domains = normaliseNames(input.sso.domains, 'sso.domains');
-      const hosts = normaliseNames(input.sso.hosts, 'sso.hosts');
-      const { tenant: _t, domains: _d, hosts: _h, ...rest } = input.sso;
-      const settings: SsoSettings = {
-        ...rest,
-        group_mapping: rest.group_mapping ?? {},
-        admin_groups: rest.admin_groups ?? [],
-        groups: rest.groups ?? [],
-      };
       const tenantOwner = (await db.query<{ company: string }>(sql.tenantOwner, [tenantKey])).rows[0];
       if (tenantOwner && tenantOwner.company !== company) throw new ConflictError('tenant', tenant);
       await checkOwners(db, sql.domainOwners, domains, company, 'domain');
@@ -543,9 +518,3 @@ function toProvider(row: ProviderRow): Provider {
   };
 }
 
-function writeResult<T>(previous: T | undefined, current: T | undefined): WriteResult<T> {
-  const result: WriteResult<T> = {};
-  if (previous !== undefined) result.previous = previous;
-  if (current !== undefined) result.current = current;
-  return result;
-}

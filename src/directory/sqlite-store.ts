@@ -17,6 +17,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, GatewayError, StoreUnavailableError, ValidationError } from '../errors.js';
 import { applyMigrations } from './sqlite-migrations.js';
+import { companyRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
 import type {
   ClientRecord,
   Company,
@@ -56,28 +57,12 @@ interface OwnerRow {
   company: string;
 }
 
-type SsoSettings = Omit<CompanySso, 'tenant' | 'domains' | 'hosts'>;
 
 const UNAVAILABLE_CODES = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|CORRUPT|NOTADB|FULL|READONLY|PERM|AUTH)/;
 
 function isUnavailable(err: unknown): boolean {
   if (err instanceof Database.SqliteError) return UNAVAILABLE_CODES.test(err.code);
   return err instanceof TypeError && /database connection is not open/i.test(err.message);
-}
-
-function requireText(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '') throw new ValidationError(field, `${field} must be a non-empty string`);
-  return value;
-}
-
-/** Lower-cased, without duplicates, first occurrence kept. */
-function normaliseNames(names: readonly string[] | undefined, field: string): string[] {
-  const out: string[] = [];
-  for (const name of names ?? []) {
-    const lower = requireText(name, field).toLowerCase();
-    if (!out.includes(lower)) out.push(lower);
-  }
-  return out;
 }
 
 /** A JSON round trip drops undefined members, so stored and returned records agree. */
@@ -157,17 +142,7 @@ export class SqliteTenantStore implements TenantStore {
           const previous = this.#readCompany(db, company);
           const input = next(previous);
           if (input?.company !== company) throw new ValidationError('company', 'an update may not change the company id');
-          const tenant = requireText(input.sso?.tenant, 'sso.tenant');
-          const tenantKey = tenant.toLowerCase();
-          const domains = normaliseNames(input.sso.domains, 'sso.domains');
-          const hosts = normaliseNames(input.sso.hosts, 'sso.hosts');
-          const { tenant: _t, domains: _d, hosts: _h, ...rest } = input.sso;
-          const settings: SsoSettings = {
-            ...rest,
-            group_mapping: rest.group_mapping ?? {},
-            admin_groups: rest.admin_groups ?? [],
-            groups: rest.groups ?? [],
-          };
+          const { tenant, tenantKey, domains, hosts, settings } = companyRow(input);
           const tenantOwner = this.#sql(db, 'SELECT company FROM companies WHERE tenant_key = ?').get(tenantKey) as
             | OwnerRow
             | undefined;
@@ -382,9 +357,3 @@ function toProvider(row: ProviderRow): Provider {
   };
 }
 
-function writeResult<T>(previous: T | undefined, current: T | undefined): WriteResult<T> {
-  const result: WriteResult<T> = {};
-  if (previous !== undefined) result.previous = previous;
-  if (current !== undefined) result.current = current;
-  return result;
-}
