@@ -9,15 +9,9 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** The identity headers the gateway sets, in display order. */
-export const IDENTITY_HEADERS = [
-  'x-auth-request-user',
-  'x-auth-request-email',
-  'x-auth-request-name',
-  'x-auth-request-tenant',
-  'x-auth-request-groups',
-  'x-auth-request-admin',
-] as const;
+import { IDENTITY_HEADERS } from '../src/proxy/upstream-proxy.js';
+
+export { IDENTITY_HEADERS };
 
 /** A running demo application. */
 export interface DemoUpstream {

@@ -352,7 +352,8 @@ t.test('websocket upgrades are proxied on a tenant host', async (t) => {
   t.equal(outcome, '421', 'an unknown host cannot open a websocket');
 });
 
-t.test("route mode: the webapp's logout redirects may only name allowed post-logout URIs", async (t) => {
+/** A gateway in front of a webapp that redirects to its `to` query parameter; tenant acme exists. */
+async function redirectingWebapp(t: Test) {
   const upstream = await startUpstream(t, (req, res) => {
     const target = new URL(req.url ?? '/', 'http://x').searchParams.get('to');
     if (!target) return false;
@@ -362,6 +363,11 @@ t.test("route mode: the webapp's logout redirects may only name allowed post-log
   });
   const gw = await startGateway(t, { upstreams: { webapp: upstream.url } });
   await adminCall(gw.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme' } });
+  return gw;
+}
+
+t.test("route mode: the webapp's logout redirects may only name allowed post-logout URIs", async (t) => {
+  const gw = await redirectingWebapp(t);
   const endSession = 'https://kc.acme.com/realms/acme/protocol/openid-connect/logout?client_id=web&post_logout_redirect_uri=';
   const via = async (host: string, postLogout: string) => {
     const r = await publicRequest(gw.publicPort, { path: `/logout?to=${encodeURIComponent(endSession + encodeURIComponent(postLogout))}`, host });
@@ -378,15 +384,7 @@ t.test("route mode: the webapp's logout redirects may only name allowed post-log
 });
 
 t.test("route mode: the webapp's login redirects name the callback on the user's origin", async (t) => {
-  const upstream = await startUpstream(t, (req, res) => {
-    const target = new URL(req.url ?? '/', 'http://x').searchParams.get('to');
-    if (!target) return false;
-    res.writeHead(302, { location: target });
-    res.end();
-    return true;
-  });
-  const gw = await startGateway(t, { upstreams: { webapp: upstream.url } });
-  await adminCall(gw.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme' } });
+  const gw = await redirectingWebapp(t);
   const auth = (redirectUri: string) => `https://kc.acme.com/realms/acme/protocol/openid-connect/auth?client_id=web&response_type=code&redirect_uri=${encodeURIComponent(redirectUri)}`;
   const via = async (redirectUri: string) => {
     const r = await publicRequest(gw.publicPort, { path: `/login/acme?to=${encodeURIComponent(auth(redirectUri))}`, host: 'acme.ml.example.com' });
