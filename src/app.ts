@@ -88,8 +88,9 @@ export function baseDomainOf(config: Config): string {
   return normalizeDomain(config.tenancy.baseDomain) ?? config.tenancy.baseDomain.toLowerCase();
 }
 
-function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] | false) {
+function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] | false, requestTimeout: number) {
   return {
+    requestTimeout,
     loggerInstance: logger,
     bodyLimit,
     trustProxy,
@@ -123,8 +124,8 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   const readiness = [{ name: 'store', check: () => store.ping() }];
 
   const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
-  const pub = Fastify(fastifyOptions(logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust)) as unknown as FastifyInstance;
-  const admin = Fastify(fastifyOptions(logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false)) as unknown as FastifyInstance;
+  const pub = Fastify(fastifyOptions(logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs)) as unknown as FastifyInstance;
+  const admin = Fastify(fastifyOptions(logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false, 30_000)) as unknown as FastifyInstance;
 
   const anyHostPaths = new Set(['/healthz', '/readyz']);
   pub.decorateRequest('proxyView', undefined);

@@ -33,6 +33,8 @@ export const ConfigSchema = Type.Object(
         trustedProxies: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         /** Largest request body the gateway itself reads, in bytes. */
         bodyLimitBytes: Type.Integer({ minimum: 1024, default: 65536 }),
+        /** Time a client has to send a whole request (headers and body), in milliseconds. */
+        requestTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),
       },
       { ...strict, default: {} },
     ),

@@ -14,7 +14,7 @@
  *   the gateway's own cookies never reach it;
  * - logout ends the session and, when the provider asks for it, the provider session.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { CachedDirectory } from '../directory/cached-directory.js';
@@ -92,6 +92,21 @@ const TOUCH_EVERY_MS = 60_000;
 function headerValue(s: string): string {
   const clean = s.replace(/[\x00-\x1f\x7f]/g, ' ');
   return /^[\x20-\x7e]*$/.test(clean) ? clean : Buffer.from(clean, 'utf8').toString('latin1');
+}
+
+/** Constant-time comparison of two strings. */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The callback as a URL with its (validated) parameters in the query, whether they came in the query or a form_post body. */
+function callbackUrlOf(origin: string, rawUrl: string, params: CallbackParams): URL {
+  const q = rawUrl.indexOf('?');
+  const url = new URL(`${origin}${q < 0 ? rawUrl : rawUrl.slice(0, q)}`);
+  for (const [k, v] of Object.entries(params)) if (typeof v === 'string') url.searchParams.set(k, v);
+  return url;
 }
 
 /** The upstream identity headers of a session. */
@@ -219,6 +234,9 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       if (sealed.clientId !== clientId || sealed.host !== req.gate.host || tenantKey(sealed.tenant) !== tenantKey(tenantId)) {
         return refuse(req, reply, 400, tenantId, 'transaction_mismatch', 'This sign-in response does not belong to the sign-in you started. Please start again.');
       }
+      if (!sameText(params.state, sealed.tx.state)) {
+        return refuse(req, reply, 400, tenantId, 'state_mismatch', 'This sign-in response does not belong to the sign-in you started. Please start again.');
+      }
       if (!(await opts.sessions.consumeOnce(`tx:${sealed.id}`, opts.transactionSeconds))) {
         return refuse(req, reply, 400, tenantId, 'replayed', 'This sign-in response was already used. Please start again.');
       }
@@ -232,7 +250,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       try {
         const config = await opts.registry.get(client.provider);
         result = await finishLogin(config, {
-          callbackUrl: new URL(`${req.gate.origin}${req.url}`),
+          callbackUrl: callbackUrlOf(req.gate.origin, req.url, params),
           transaction: sealed.tx,
           expectedRedirectUri: sealed.redirectUri,
         });

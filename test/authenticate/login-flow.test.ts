@@ -110,6 +110,9 @@ t.test('forged, replayed and misdirected callbacks are 400 and create no session
   const tampered = new URL(cb);
   tampered.searchParams.set('state', 'forged-state');
   t.equal((await s.req({ path: tampered.pathname + tampered.search, host: cb.host }, b)).status, 400, 'tampered state');
+  const genuine = new Browser();
+  for (const [k, v] of saved) genuine.cookies.set(k, v);
+  t.equal((await s.req({ path: cb.pathname + cb.search, host: cb.host }, genuine)).status, 302, 'a forged callback does not use up the transaction of a user mid-login');
   const again = new Browser();
   for (const [k, v] of saved) again.cookies.set(k, v);
   t.equal((await s.req({ path: cb.pathname + cb.search, host: cb.host }, again)).status, 400, 'the transaction was used once already');
@@ -126,6 +129,7 @@ t.test('forged, replayed and misdirected callbacks are 400 and create no session
   t.equal((await s.req({ path: otherClient, host: 'globex.ml.example.com' }, c)).status, 400, "a callback at another tenant's client");
   t.equal((await s.req({ path: cb2.pathname + cb2.search, host: 'globex.ml.example.com' }, c)).status, 400, "acme's callback on globex's host");
   for (const br of [b, again, broken, c]) t.notOk(br.cookies.has('tg_session'), 'no session created');
+  t.ok(genuine.cookies.has('tg_session'), 'only the genuine callback made a session');
   t.equal(s.upstream.seen.length, 0);
 });
 
@@ -225,3 +229,19 @@ t.test('on an https public URL the cookies are Secure and __Host- prefixed', asy
   t.equal(new URL(r.headers.location!).searchParams.get('redirect_uri'), 'https://acme.ml.example.com/callback_acme-web');
 });
 
+
+t.test('a form_post callback completes the login like a query callback', async (t) => {
+  const s = await twoTenants(t);
+  const { loginAtIdp } = await import('../helpers/idp.js');
+  const b = new Browser();
+  const st = await s.req({ path: '/login/acme', host: 'acme.ml.example.com' }, b);
+  const cb = new URL((await loginAtIdp(st.headers.location!, 'bob')).callbackUrl);
+  const r = await s.req(
+    { path: cb.pathname, host: cb.host, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: cb.searchParams.toString() },
+    b,
+  );
+  t.equal(r.status, 302, 'completed');
+  t.ok(b.cookies.has('tg_session'), 'with a session');
+  t.equal(s.upstream.seen.length, 0, 'the callback never reached the webapp');
+  t.equal((await s.req({ path: '/x', host: 'acme.ml.example.com' }, b)).status, 200);
+});

@@ -10,9 +10,11 @@
  *
  * Invariants checked on every exchange: an answer arrives in time; no 5xx; every
  * Location stays on the host the request named (or, for a redirect to an identity
- * provider, goes to that tenant's provider); a request reached the upstream exactly
+ * provider, goes to that tenant's provider); every page the gateway renders is
+ * `Cache-Control: no-store`; a request reached the upstream exactly
  * when the upstream's answer came back; and whatever reached the upstream carries the
- * gateway's own X-Forwarded-* and identity headers, never the client's.
+ * gateway's own X-Forwarded-For/-Proto/-Host and identity headers, and none of the
+ * client's forwarding or identity claims.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { normalizeHost } from '../../src/tenancy/host.js';
@@ -134,7 +136,7 @@ export async function routeStack(t: Test, overrides: Record<string, unknown> = {
 }
 
 /** The authenticate-mode stack, with bob (acme) logged in. */
-export async function authStack(t: Test, overrides: Record<string, unknown> = {}): Promise<Stack & { login: Awaited<ReturnType<typeof twoTenants>>['login'] }> {
+export async function authStack(t: Test, overrides: Record<string, unknown> = {}): Promise<Stack & { tt: Awaited<ReturnType<typeof twoTenants>> }> {
   const s = await twoTenants(t, { ...NO_RATE_LIMITS, ...overrides });
   const bob = await s.login('bob');
   if (bob.callback?.status !== 302) throw new Error(`the authenticate-mode stack could not log in (${bob.callback?.status})`);
@@ -156,7 +158,7 @@ export async function authStack(t: Test, overrides: Record<string, unknown> = {}
       ['globex', new URL(s.globexIdp.issuer).origin],
     ]),
     session,
-    login: s.login,
+    tt: s,
     seq: 0,
     async healthy(t) {
       t.equal((await s.req({ path: '/healthz' })).status, 200, 'still alive');
@@ -257,6 +259,8 @@ export function checkOutcomes(t: Test, stack: Stack, outcomes: readonly Outcome[
     else if (exchange.responses.length === 0) fail(label, 'connection closed without an answer', exchange.error);
     for (const r of exchange.responses) {
       if (r.status >= 500) fail(label, `answered ${r.status}`, bodyText(r).slice(0, 300));
+      // A page the gateway renders must never be stored by a shared cache.
+      if (!fromUpstream(r) && bodyText(r).startsWith('<!doctype html>') && !/no-store/.test(r.headers['cache-control']?.join(',') ?? '')) fail(label, `a ${r.status} page without Cache-Control: no-store`);
       for (const loc of r.headers.location ?? []) {
         const problem = locationProblem(stack, o.probe.host === undefined ? BASE_DOMAIN : o.probe.host, loc);
         if (problem) fail(label, `Location ${printable(loc)}: ${problem}`);
@@ -269,8 +273,46 @@ export function checkOutcomes(t: Test, stack: Stack, outcomes: readonly Outcome[
   t.equal(failures, 0, `${outcomes.length} hostile requests: every invariant held`);
 }
 
+/** One layer of percent-decoding that keeps malformed escapes as they are. */
+function decodeOnce(s: string): string {
+  return s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
+/** Backslashes as slashes, empty and `.` segments dropped, `..` resolved, lower case. */
+function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const seg of path.replace(/\\/g, '/').split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  return `/${out.join('/')}`.toLowerCase();
+}
+
+/**
+ * Whether a router that percent-decodes the path `decodings` times and then normalises
+ * it (backslashes, empty and dot segments, case) reads this request target as a
+ * `/callback_...` request. The gateway itself judges after one decoding.
+ */
+export function readsAsCallback(target: string, decodings: readonly number[]): boolean {
+  const q = target.search(/[?#]/);
+  let path = q < 0 ? target : target.slice(0, q);
+  for (let i = 0; i <= Math.max(...decodings); i++) {
+    if (decodings.includes(i) && normalizePath(path).startsWith('/callback_')) return true;
+    path = decodeOnce(path);
+  }
+  return false;
+}
+
 /** Checks what reached the upstream: only the gateway's own forwarding and identity headers. */
-export function checkUpstreamRecords(t: Test, stack: Stack, records: readonly Seen[] = stack.upstream): void {
+export function checkUpstreamRecords(t: Test, stack: Stack, from = 0): void {
+  const records = stack.upstream.slice(from);
   let failures = 0;
   const fail = (what: string, seen: Seen) => {
     failures++;
@@ -282,6 +324,9 @@ export function checkUpstreamRecords(t: Test, stack: Stack, records: readonly Se
     if (typeof xfh !== 'string' || !stack.hosts.has(xfh)) fail(`X-Forwarded-Host is not one of the gateway's hosts: ${printable(String(xfh))}`, seen);
     if (h['x-forwarded-proto'] !== stack.scheme) fail(`X-Forwarded-Proto is not ${stack.scheme}: ${printable(String(h['x-forwarded-proto']))}`, seen);
     if (h['x-forwarded-for'] !== '127.0.0.1') fail(`X-Forwarded-For is not the client address: ${printable(String(h['x-forwarded-for']))}`, seen);
+    for (const name of Object.keys(h)) {
+      if (/^(forwarded|x-real-ip|x-original-(url|uri|host)|x-forwarded-(?!(for|proto|host)$).+)$/.test(name)) fail(`a forwarding claim of the client reached the upstream: ${name}`, seen);
+    }
     const cookie = String(h.cookie ?? '');
     if (/(^|;\s*)tg_session(_tx)?=/.test(cookie)) fail("the gateway's own cookie reached the upstream", seen);
     if (stack.mode === 'route') {
@@ -307,12 +352,6 @@ function pick(h: IncomingHttpHeaders): Record<string, unknown> {
 export function checkNoErrorLogs(t: Test, stack: Stack, from = 0): void {
   const errors = stack.logs.lines.slice(from).filter((l) => /"level":(50|60)/.test(l));
   t.same(errors.map((l) => l.slice(0, 400)), [], 'no error was logged while replaying the corpus');
-}
-
-/** The session cookie of the stack, or an assertion failure. */
-export function sessionOf(stack: Stack): string {
-  if (!stack.session) throw new Error('this stack has no session');
-  return stack.session;
 }
 
 export { Browser };

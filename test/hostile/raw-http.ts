@@ -152,9 +152,11 @@ export function rawExchange(port: number, bytes: Buffer, opts: { timeoutMs?: num
     socket.on('data', (c: Buffer) => {
       chunks.push(c);
       const { responses, rest } = parseResponses(Buffer.concat(chunks), { closed: false, ...(opts.headRequest ? { headRequest: true } : {}) });
+      // Interim answers (100 Continue) are followed by the real one.
+      const final = responses.filter((r) => r.status >= 200).length;
       clearTimeout(quiet);
-      if (responses.length >= expected && rest.length === 0) finish(false);
-      else if (responses.length > 0 && rest.length === 0) quiet = setTimeout(() => finish(false), 300);
+      if (final >= expected && rest.length === 0) finish(false);
+      else if (final > 0 && rest.length === 0) quiet = setTimeout(() => finish(false), 300);
     });
     socket.on('end', () => finish(false));
     socket.on('close', () => finish(false));
