@@ -10,26 +10,10 @@ import {
   PostgresInvalidationBus,
 } from '../../src/directory/postgres-invalidation-bus.js';
 import type { PostgresInvalidationBusOptions } from '../../src/directory/postgres-invalidation-bus.js';
+import { PG_URL, postgresReachable } from '../helpers/services.js';
 
 type Test = import('tap').Test;
 
-const PG_URL = process.env.TENANT_GATE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  client.on('error', () => undefined);
-  const deadline = sleep(2000).then(() => {
-    throw new Error('no answer within 2 s');
-  });
-  try {
-    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 /** Handlers that record what they are given. */
 function recorder(): InvalidationHandlers & { keys: string[]; batches: number; resets: number } {
@@ -59,7 +43,7 @@ async function until(what: string, condition: () => boolean, timeoutMs: number):
 
 const silentLogger = { info: () => undefined, warn: () => undefined };
 
-if (!(await reachable())) {
+if (!(await postgresReachable())) {
   const { hostname, port } = new URL(PG_URL);
   t.plan(0, `PostgreSQL not reachable at ${hostname}:${port || 5432}: postgres suites skipped`);
 } else {

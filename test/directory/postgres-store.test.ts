@@ -13,26 +13,10 @@ import type { Company, TenantStore } from '../../src/directory/types.js';
 import { ConflictError, StoreUnavailableError, ValidationError } from '../../src/errors.js';
 import { runTenantStoreContract, seedCompany, seedProvider } from './store-contract.js';
 import type { StoreUnderTest } from './store-contract.js';
+import { PG_URL, postgresReachable } from '../helpers/services.js';
 
 type Test = import('tap').Test;
 
-const PG_URL = process.env.TENANT_GATE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  client.on('error', () => undefined);
-  const deadline = sleep(2000).then(() => {
-    throw new Error('no answer within 2 s');
-  });
-  try {
-    await Promise.race([client.connect().then(() => client.query('SELECT 1')), deadline]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -47,7 +31,7 @@ function withoutTime(company: Company | undefined): Omit<Company, 'updatedAt'> |
   return rest;
 }
 
-if (!(await reachable())) {
+if (!(await postgresReachable())) {
   const { hostname, port } = new URL(PG_URL);
   t.plan(0, `PostgreSQL not reachable at ${hostname}:${port || 5432}: postgres suites skipped`);
 } else {

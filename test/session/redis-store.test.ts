@@ -7,31 +7,10 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { redisClientOptions, RedisSessionStore } from '../../src/session/redis-store.js';
 import type { SessionData } from '../../src/session/types.js';
 import { runSessionStoreContract } from './session-contract.js';
+import { REDIS_URL, redisReachable } from '../helpers/services.js';
 
 type Test = import('tap').Test;
 
-const REDIS_URL = process.env.TENANT_GATE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** True when something at REDIS_URL answers PING within 2 s (a raw socket, so nothing lingers). */
-function reachable(): Promise<boolean> {
-  const { hostname, port } = new URL(REDIS_URL);
-  return new Promise((resolve) => {
-    const socket = net.connect(Number(port || 6379), hostname);
-    let reply = '';
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => done(false), 2000);
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-    socket.on('error', () => done(false));
-  });
-}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -82,7 +61,7 @@ async function proxyTo(t: Test, port: number): Promise<{ port: number; cut(): Pr
   };
 }
 
-if (!(await reachable())) {
+if (!(await redisReachable())) {
   const { hostname, port } = new URL(REDIS_URL);
   t.plan(0, `Redis not reachable at ${hostname}:${port || 6379}: redis suites skipped`);
 } else {
