@@ -20,6 +20,9 @@ import type { Metrics } from '../observability/metrics.js';
 import { sendPage } from '../pages/render.js';
 import { classifyHost, normalizeHost } from '../tenancy/host.js';
 
+/** Raw Host values remembered with their normal form (they repeat on almost every request). */
+const HOST_CACHE_MAX = 1024;
+
 /** What the gateway knows about the host of a request. */
 export interface GateContext {
   /** Normalised host the client asked for. */
@@ -71,11 +74,22 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
     return opts.directory.tenant(tenantId);
   }
 
+  const normalized = new Map<string, string | null>();
+  const normalize = (raw: string): string | undefined => {
+    let host = normalized.get(raw);
+    if (host === undefined) {
+      host = normalizeHost(raw) ?? null;
+      if (normalized.size >= HOST_CACHE_MAX) normalized.clear();
+      normalized.set(raw, host);
+    }
+    return host ?? undefined;
+  };
+
   app.decorateRequest('gate', null as unknown as GateContext);
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const q = req.url.indexOf('?');
     if ((req.method === 'GET' || req.method === 'HEAD') && opts.anyHostPaths.has(q < 0 ? req.url : req.url.slice(0, q))) return;
-    const host = normalizeHost(req.host);
+    const host = normalize(req.host);
     if (host === undefined) {
       opts.metrics.unknownHost();
       return sendPage(reply, 400, { title: 'Bad request', paragraphs: ['The request names no valid host.'] });

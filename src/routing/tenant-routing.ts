@@ -71,6 +71,10 @@ const FORM = 'application/x-www-form-urlencoded';
 
 /** Decodes (up to three times), collapses slashes and resolves dot segments: what a lenient router would see. */
 function looseCanonical(path: string): string {
+  if (!/[%\\]|\/\/|\/\.|^[^/]/.test(path)) {
+    const lower = path.toLowerCase();
+    return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;
+  }
   let decoded = path;
   for (let i = 0; i < 3 && decoded.includes('%'); i++) decoded = percentDecode(decoded, 'lenient') ?? decoded;
   decoded = decoded.replace(/\\/g, '/');

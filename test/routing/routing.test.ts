@@ -394,3 +394,11 @@ t.test("route mode: the webapp's login redirects name the callback on the user's
   t.equal(await via('https://evil.com/callback_web'), 'https://acme.ml.example.com/callback_web');
   t.equal(await via('https://ml.example.com/callback_other'), 'https://acme.ml.example.com/callback_web');
 });
+
+t.test('/login/ with a trailing slash is the bare /login', async (t) => {
+  const s = await setup(t);
+  const r = await s.req({ path: '/login/', host: 'acme.ml.example.com', headers: NAV });
+  t.equal(r.status, 302);
+  t.equal(r.headers.location, '/login/acme');
+  t.equal((await s.req({ path: '/login/acme/', headers: NAV })).status, 200, 'a trailing slash after the tenant is fine');
+});
