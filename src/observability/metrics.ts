@@ -51,7 +51,11 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
-  const count = (result: string) => (kind: LookupKind) => lookups.inc({ kind, result });
+  const kinds: LookupKind[] = ['tenant', 'domain', 'host', 'client'];
+  const count = (result: string) => {
+    const children = new Map(kinds.map((kind) => [kind, lookups.labels({ kind, result })]));
+    return (kind: LookupKind) => children.get(kind)!.inc();
+  };
   return {
     registry,
     directory: { hit: count('hit'), miss: count('miss'), stale: count('stale'), storeError: count('store_error') },
