@@ -1,0 +1,12 @@
+import { launchServer } from '../servers.ts';
+import { machineBusyMs, treeCpuMs, childPids } from '../child-process.ts';
+import autocannon from 'autocannon';
+const up = await launchServer('upstream', { kind: 'upstream' });
+console.log('pid', process.pid, 'children', childPids(process.pid), 'upstream', up.pids());
+const m0 = machineBusyMs(), o0 = treeCpuMs(process.pid, 4), self0 = process.cpuUsage(), u0 = treeCpuMs(up.pids()[0]!, 0);
+const t0 = performance.now();
+await autocannon({ url: up.url + '/x', connections: 50, duration: 5 });
+const wall = performance.now() - t0;
+const self = process.cpuUsage(self0);
+console.log({ wall, machine: machineBusyMs() - m0, ours: treeCpuMs(process.pid, 4) - o0, selfCpuUsage: (self.user + self.system) / 1000, upstream: treeCpuMs(up.pids()[0]!, 0) - u0 });
+await up.stop();

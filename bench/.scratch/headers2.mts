@@ -1,0 +1,18 @@
+import { mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { launchServer } from '../servers.ts';
+import { addAcme, gatewayConfig, launchGateway, TENANT_HOST } from '../gateways.ts';
+import { publicRequest } from '../../test/helpers/gateway.ts';
+const seen: string[] = [];
+const up = http.createServer((req, res) => { seen.push(req.rawHeaders.join(' | ')); res.end('{}'); });
+await new Promise<void>((r) => up.listen(0, '127.0.0.1', () => r()));
+const url = `http://127.0.0.1:${(up.address() as any).port}`;
+const bare = await launchServer('bare', { kind: 'bare-proxy', upstream: url, logLevel: 'warn' });
+mkdirSync('/dev/shm/tgb-h', { recursive: true });
+const gw = await launchGateway('gw', { config: gatewayConfig({ mode: 'route', upstream: url, dir: '/dev/shm/tgb-h', logLevel: 'warn' }) });
+await addAcme(gw.adminUrl);
+const h = { accept: 'application/json', cookie: 'clearml_token_basic=x' };
+await publicRequest(bare.port, { path: '/projects/all?page=1', host: TENANT_HOST, headers: h });
+await publicRequest(gw.port, { path: '/projects/all?page=1', host: TENANT_HOST, headers: h });
+console.log(seen.join('\n'));
+await gw.stop(); await bare.stop(); up.close();

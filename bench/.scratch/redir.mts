@@ -1,0 +1,13 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { measure } from '../measure.ts';
+import { waitForPort } from '../servers.ts';
+import { findProfile, summariseProfile } from '../profile.ts';
+rmSync('/tmp/tgb/prof', { recursive: true, force: true }); mkdirSync('/tmp/tgb/prof', { recursive: true });
+const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', '/tmp/tgb/prof', 'bench/.scratch/redir-server.mjs', '41077'], { stdio: 'inherit' });
+await waitForPort(41077);
+const m = await measure({ url: `http://127.0.0.1:41077/h/projects/all`, connections: 50, headers: { host: 'acme.ml.example.com', accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' } }, { warmupS: 1, durationS: 4 }, 302, () => [child.pid!]);
+console.log(Math.round(m.rps), 'req/s', m.cpuUsPerReq?.toFixed(1), 'µs/req');
+child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r));
+const p = summariseProfile(findProfile('/tmp/tgb/prof')!, 'plain', { requests: m.total * 1.25, n: 8 });
+console.log(p.busyUsPerReq, p.topSelf);
