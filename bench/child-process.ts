@@ -122,13 +122,14 @@ export async function spawnChild(
   opts: { nodeArgs?: string[]; readyTimeoutMs?: number } = {},
 ): Promise<ChildHandle> {
   installCleanup();
+  // Log lines (stdout) go to /dev/null: at level info a loaded server writes two per
+  // request, which this process would otherwise have to read while it generates load.
   const child = spawn(process.execPath, ['--import', TSX_LOADER, ...(opts.nodeArgs ?? []), fileURLToPath(entry)], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     env: { ...process.env, BENCH_CHILD_JOB: JSON.stringify(job), NODE_ENV: 'production' },
   });
   live.add(child);
   const tail = outputTail();
-  child.stdout!.on('data', tail.push);
   child.stderr!.on('data', tail.push);
   let nextId = 1;
   const pending = new Map<number, (data: unknown) => void>();

@@ -13,14 +13,13 @@
  *
  * Sections: proxy, decisions, directory, stampede, logins, workers.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { since, type BenchContext } from './context.js';
 import { machineBusy } from './child-process.js';
+import { since, type BenchContext } from './context.js';
 import { environment, printSection, writeBenchmarks, type SectionResult } from './report.js';
 import { nginxBinary, nginxVersion } from './servers.js';
 import { decisionsSection } from './sections/decisions.js';
@@ -36,6 +35,7 @@ const USAGE = [
   'npm run bench -- --only proxy          # one section: proxy, decisions, directory, stampede, logins, workers',
   'npm run bench -- --profile             # CPU-profile every gateway scenario (default: only those that miss)',
   'npm run bench -- --log-level info      # gateway and fastify references both at info',
+  'npx tsx bench/inspect-profile.ts P --reference R   # a kept CPU profile against its reference, per request',
   'npx tsc -p bench/tsconfig.json         # type-check the benchmarks',
 ];
 
