@@ -4,25 +4,27 @@
  */
 import { pino, stdSerializers, type Logger, type LoggerOptions } from 'pino';
 
-/** Paths that are always replaced by `[redacted]` in log lines. */
+/**
+ * Paths that are always replaced by `[redacted]` in log lines. Explicit paths only: a
+ * leading wildcard makes pino redact on every per-request child logger.
+ */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
-  '*.client_secret',
-  '*.*.client_secret',
   'client_secret',
-  '*.secret',
   'secret',
-  '*.id_token',
-  '*.access_token',
-  '*.refresh_token',
-  '*.idToken',
-  '*.accessToken',
-  '*.refreshToken',
-];
+  'configuration.client_secret',
+  'body.configuration.client_secret',
+  'id_token',
+  'access_token',
+  'refresh_token',
+  'idToken',
+  'accessToken',
+  'refreshToken',
+]
 
 const SENSITIVE_QUERY = /([?&](?:code|id_token_hint|id_token|access_token|refresh_token|token|client_secret|session_state|state)=)[^&#]*/gi;
 

@@ -62,6 +62,9 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     callbackRefused: (reason, tenant) => refused.inc({ reason, tenant: tenant ?? '' }),
     loginOutcome: (tenant, outcome, reason) => logins.inc({ tenant, outcome, reason }),
     unknownHost: () => unknownHosts.inc(),
-    discovery: (outcome) => discoveries.inc({ outcome }),
+    discovery: (() => {
+      const byOutcome = new Map((['found', 'unknown', 'invalid'] as const).map((o) => [o, discoveries.labels({ outcome: o })]));
+      return (outcome: 'found' | 'unknown' | 'invalid') => byOutcome.get(outcome)!.inc();
+    })(),
   };
 }
