@@ -66,34 +66,41 @@ function stripCookies(cookieHeader: string, names: string[]): string {
 }
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and others that describe the client's connection, never forwarded. */
-const HOP_BY_HOP = ['keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'connection'];
+const HOP_BY_HOP = new Set(['keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'connection']);
 /** Forwarding and identity claims a client could forge; the gateway sets its own X-Forwarded-For/-Proto/-Host. */
 const SPOOFABLE = /^(forwarded|x-real-ip|x-forwarded-(?!for$|proto$|host$)[a-z-]+|x-auth-request-.*|x-remote-user|x-original-(url|uri|host))$/;
 
-function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  for (const h of HOP_BY_HOP) delete headers[h];
-  for (const name of Object.keys(headers)) if (SPOOFABLE.test(name)) delete headers[name];
-  const view = req.proxyView;
-  const prior = headers['x-forwarded-for'];
-  headers['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
-  if (view?.publicScheme) headers['x-forwarded-proto'] = view.publicScheme;
-  if (view?.publicHost) headers['x-forwarded-host'] = view.publicHost;
-  if (view?.hiddenCookies && typeof headers.cookie === 'string') {
-    const rest = stripCookies(headers.cookie, view.hiddenCookies);
-    if (rest) headers.cookie = rest;
-    else delete headers.cookie;
-  }
-  if (view?.upstreamHeaders) Object.assign(headers, view.upstreamHeaders);
-  return headers;
+function dropped(name: string): boolean {
+  if (HOP_BY_HOP.has(name)) return true;
+  const c = name.charCodeAt(0);
+  return (c === 120 /* x */ || c === 102) /* f */ && SPOOFABLE.test(name);
 }
 
-const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const name in headers) if (!dropped(name)) out[name] = headers[name];
+  const view = req.proxyView;
+  const prior = out['x-forwarded-for'];
+  out['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
+  if (view?.publicScheme) out['x-forwarded-proto'] = view.publicScheme;
+  if (view?.publicHost) out['x-forwarded-host'] = view.publicHost;
+  if (view?.hiddenCookies && typeof out.cookie === 'string') {
+    const rest = stripCookies(out.cookie, view.hiddenCookies);
+    if (rest) out.cookie = rest;
+    else delete out.cookie;
+  }
+  if (view?.upstreamHeaders) Object.assign(out, view.upstreamHeaders);
+  return out;
+}
+
+const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
 function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined) {
   return (headers: Record<string, unknown>, req: FastifyRequest): Record<string, unknown> => {
-    for (const h of HOP_BY_HOP_RESPONSE) delete headers[h];
-    if (guard && typeof headers.location === 'string') headers.location = guard(req, headers.location);
-    return headers;
+    const out: Record<string, unknown> = {};
+    for (const name in headers) if (!HOP_BY_HOP_RESPONSE.has(name)) out[name] = headers[name];
+    if (guard && typeof out.location === 'string') out.location = guard(req, out.location);
+    return out;
   };
 }
 
