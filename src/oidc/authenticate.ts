@@ -86,6 +86,9 @@ const PROVIDER_ERRORS = new Set([
   'request_uri_not_supported', 'registration_not_supported',
 ]);
 
+/** Sessions whose upstream identity headers are kept ready. */
+const IDENTITY_HEADER_CACHE_MAX = 10_000;
+
 /** Touch a session in the store at most this often (it is read on every request). */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -143,7 +146,19 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
   const jar = cookieJar(opts.secureCookies);
   const sessionCookie = jar.name(opts.sessionCookie);
   const txCookie = jar.name(`${opts.sessionCookie}_tx`);
+  const hiddenCookies = [sessionCookie, txCookie];
   const { metrics } = opts;
+  /** A session's identity never changes: its upstream headers are built once per session id. */
+  const headersBySession = new Map<string, Record<string, string>>();
+  const headersOf = (session: LoadedSession): Record<string, string> => {
+    let headers = headersBySession.get(session.id);
+    if (!headers) {
+      headers = identityHeaders(session.data);
+      if (headersBySession.size >= IDENTITY_HEADER_CACHE_MAX) headersBySession.clear();
+      headersBySession.set(session.id, headers);
+    }
+    return headers;
+  };
 
   const refuse = (req: FastifyRequest, reply: FastifyReply, status: number, tenant: string, reason: string, message: string, detail?: string) => {
     metrics.loginOutcome(tenant, status >= 500 ? 'error' : 'refused', reason);
@@ -301,6 +316,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     reply.header('set-cookie', jar.clear(sessionCookie)).header('cache-control', 'no-store');
     if (!session) return reply.redirect(hostTenant ? loginLocation(hostTenant, {}) : '/login', 302);
     await opts.sessions.destroy(session.id);
+    headersBySession.delete(session.id);
     const { data } = session;
     req.log.info({ audit: 'logout', tenant: data.tenant, subject: data.identity.subject }, 'logout');
     const local = loginLocation(data.tenant, {});
@@ -331,7 +347,9 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     if (opts.publicPaths.has(path) && (req.method === 'GET' || req.method === 'HEAD' || (req.method === 'POST' && path === '/login'))) return;
     const session = await loadSession(req);
     if (session) {
-      req.proxyView = { ...req.proxyView, upstreamHeaders: identityHeaders(session.data), hiddenCookies: [sessionCookie, txCookie] };
+      const view = req.proxyView ?? (req.proxyView = {});
+      view.upstreamHeaders = headersOf(session);
+      view.hiddenCookies = hiddenCookies;
       return;
     }
     if (isPageNavigation(req.method, path, req.headers)) {
