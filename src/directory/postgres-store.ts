@@ -22,7 +22,7 @@ import type { Pool, PoolClient } from 'pg';
 import { ConfigError, ConflictError, GatewayError, StoreUnavailableError, ValidationError } from '../errors.js';
 import type { ConflictField } from '../errors.js';
 import { ADVISORY_LOCK_CLASS, applyPostgresMigrations, SCHEMA_NAME_PATTERN } from './postgres-migrations.js';
-import { companyRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
+import { companyRow, providerRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
 import type {
   ClientRecord,
   Company,
@@ -346,13 +346,8 @@ export class PostgresTenantStore implements TenantStore {
     return this.#merge(claims, async (db, merge) => {
       const previous = await readProvider(db, sql.getProvider, company, id);
       const input = merge(() => next(previous));
-      if (input?.company !== company || input.configuration?.id !== id) {
-        throw new ValidationError('configuration.id', 'an update may not change the company or provider id');
-      }
-      const provider = requireText(input.provider, 'provider');
-      const clientId = requireText(input.configuration.client_id, 'configuration.client_id');
+      const { provider, clientId, configuration } = providerRow(input, company, id);
       claims.clientId = clientId;
-      const configuration = JSON.stringify(input.configuration);
       const owner = (await db.query<{ company: string; id: string }>(sql.clientOwner, [clientId])).rows[0];
       if (owner && (owner.company !== company || owner.id !== id)) throw new ConflictError('client_id', clientId);
       await db.query(sql.upsertProvider, [company, id, provider, clientId, configuration, this.#now()]);

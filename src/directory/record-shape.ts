@@ -3,7 +3,7 @@
  * SQLite and PostgreSQL stores so both store exactly the same shape.
  */
 import { ValidationError } from '../errors.js';
-import type { Company, CompanySso, WriteResult } from './types.js';
+import type { Company, CompanySso, Provider, WriteResult } from './types.js';
 
 /** The sso settings stored as one JSON document (tenant, domains and hosts have columns of their own). */
 export type SsoSettings = Omit<CompanySso, 'tenant' | 'domains' | 'hosts'>;
@@ -43,6 +43,18 @@ export function companyRow(input: Company): CompanyRow {
     domains: normaliseNames(input.sso.domains, 'sso.domains'),
     hosts: normaliseNames(input.sso.hosts, 'sso.hosts'),
     settings: { ...rest, group_mapping: rest.group_mapping ?? {}, admin_groups: rest.admin_groups ?? [], groups: rest.groups ?? [] },
+  };
+}
+
+/** Checks a provider for writing under (company, id): the fields every store keys on. */
+export function providerRow(input: Provider, company: string, id: string): { provider: string; clientId: string; configuration: string } {
+  if (input?.company !== company || input.configuration?.id !== id) {
+    throw new ValidationError('configuration.id', 'an update may not change the company or provider id');
+  }
+  return {
+    provider: requireText(input.provider, 'provider'),
+    clientId: requireText(input.configuration.client_id, 'configuration.client_id'),
+    configuration: JSON.stringify(input.configuration),
   };
 }
 

@@ -17,7 +17,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, GatewayError, StoreUnavailableError, ValidationError } from '../errors.js';
 import { applyMigrations } from './sqlite-migrations.js';
-import { companyRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
+import { companyRow, providerRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
 import type {
   ClientRecord,
   Company,
@@ -217,12 +217,7 @@ export class SqliteTenantStore implements TenantStore {
         .transaction(() => {
           const previous = this.#readProvider(db, company, id);
           const input = next(previous);
-          if (input?.company !== company || input.configuration?.id !== id) {
-            throw new ValidationError('configuration.id', 'an update may not change the company or provider id');
-          }
-          const provider = requireText(input.provider, 'provider');
-          const clientId = requireText(input.configuration.client_id, 'configuration.client_id');
-          const configuration = toJson(input.configuration);
+          const { provider, clientId, configuration } = providerRow(input, company, id);
           const owner = this.#sql(db, 'SELECT company, id FROM providers WHERE client_id = ?').get(clientId) as
             | { company: string; id: string }
             | undefined;
