@@ -16,6 +16,17 @@ import type { ClientRecord, TenantRecord, TenantStore } from './types.js';
 /** The kinds of lookups, used as cache key prefixes and metric labels. */
 export type LookupKind = 'tenant' | 'domain' | 'host' | 'client';
 
+/** What each kind of lookup answers with when the entry exists. */
+export interface LookupValue {
+  tenant: TenantRecord;
+  domain: string;
+  host: string;
+  client: ClientRecord;
+}
+
+/** What {@link CachedDirectory.peek} answers when only the store can tell. */
+export const NOT_CACHED: unique symbol = Symbol('not cached');
+
 /** Counters the directory reports to; see src/observability/metrics.ts. */
 export interface DirectoryCounters {
   hit(kind: LookupKind): void;
@@ -81,6 +92,18 @@ export class CachedDirectory {
   /** The provider with this client_id and its tenant. */
   client(clientId: string): Promise<ClientRecord | undefined> {
     return this.#lookup('client', clientId, () => this.store.findClient(clientId)) as Promise<ClientRecord | undefined>;
+  }
+
+  /**
+   * The fresh cached answer of a lookup without touching the store, or `NOT_CACHED`
+   * (a miss, an expired entry, a query in flight): the request path's synchronous
+   * fast lane; on `NOT_CACHED` use the asynchronous lookup.
+   */
+  peek<K extends LookupKind>(kind: K, value: string): LookupValue[K] | undefined | typeof NOT_CACHED {
+    const entry = this.#cache.get(directoryKey(kind, value), { allowStale: false });
+    if (!entry || this.#opts.now() >= entry.freshUntil) return NOT_CACHED;
+    this.#opts.counters?.hit(kind);
+    return entry.value as LookupValue[K] | undefined;
   }
 
   /** Drops the given cache keys (see `directoryKey`) at once. */

@@ -22,7 +22,9 @@ import type { ClientRecord } from '../directory/types.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { escapeHtml, sendPage } from '../pages/render.js';
+import { decisionHook, type Decision } from '../routing/decision-hook.js';
 import type { AuthenticateHooks } from '../routing/tenant-routing.js';
+import { loginLocation } from '../routing/login-location.js';
 import { isPageNavigation, readCookie } from '../routing/request-shape.js';
 import { cookieJar } from '../session/cookies.js';
 import type { SessionData, SessionStore } from '../session/types.js';
@@ -68,7 +70,8 @@ interface SealedTransaction {
 
 interface LoadedSession {
   id: string;
-  data: SessionData;
+  /** As the store holds it: never changed here. */
+  data: Readonly<SessionData>;
 }
 
 declare module 'fastify' {
@@ -125,19 +128,12 @@ export function identityHeaders(data: SessionData): Record<string, string> {
   };
 }
 
-function loginLocation(tenant: string, params: Record<string, string | undefined>): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
-  const s = q.toString();
-  return `/login/${encodeURIComponent(tenant)}${s ? `?${s}` : ''}`;
-}
-
 /** The login, callback and session logic of authenticate mode, shared by the routing hooks and the guard. */
 export interface Authenticator {
   hooks: AuthenticateHooks;
-  loadSession(req: FastifyRequest): Promise<LoadedSession | null>;
+  loadSession(req: FastifyRequest): LoadedSession | null | Promise<LoadedSession | null>;
   logout(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
-  guard(req: FastifyRequest, reply: FastifyReply): Promise<unknown>;
+  guard(req: FastifyRequest, reply: FastifyReply): Decision;
 }
 
 /** Builds the authenticator; nothing is registered until the plugin is. */
@@ -173,21 +169,30 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     });
   };
 
-  async function loadSession(req: FastifyRequest): Promise<LoadedSession | null> {
+  /** Accepts the session read for this request when it is valid on this host. */
+  function acceptSession(req: FastifyRequest, id: string, data: Readonly<SessionData> | undefined): LoadedSession | null {
+    if (!data) return null;
+    const hostTenant = req.gate.tenant?.company.sso.tenant;
+    if (hostTenant !== undefined && hostTenant !== data.tenant && tenantKey(hostTenant) !== tenantKey(data.tenant)) return null;
+    const t = now();
+    if (t - data.lastSeenAt > TOUCH_EVERY_MS) {
+      opts.sessions.touch(id, t, opts.idleSeconds).catch((err: unknown) => {
+        req.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'session activity could not be recorded');
+      });
+    }
+    req.authSession = { id, data };
+    return req.authSession;
+  }
+
+  /** The request's valid session: at once with a store that holds sessions in this process, later otherwise. */
+  function loadSession(req: FastifyRequest): LoadedSession | null | Promise<LoadedSession | null> {
     if (req.authSession !== undefined) return req.authSession;
     req.authSession = null;
     const id = readCookie(req.headers.cookie, sessionCookie);
     if (!id) return null;
-    const data = await opts.sessions.get(id);
-    if (!data) return null;
-    const hostTenant = req.gate.tenant?.company.sso.tenant;
-    if (hostTenant !== undefined && tenantKey(hostTenant) !== tenantKey(data.tenant)) return null;
-    const t = now();
-    if (t - data.lastSeenAt > TOUCH_EVERY_MS) {
-      await opts.sessions.touch(id, t, opts.idleSeconds);
-    }
-    req.authSession = { id, data };
-    return req.authSession;
+    const { sessions } = opts;
+    if (sessions.peek) return acceptSession(req, id, sessions.peek(id));
+    return sessions.get(id).then((data) => acceptSession(req, id, data));
   }
 
   const hooks: AuthenticateHooks = {
@@ -305,8 +310,9 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         .redirect(sealed.redirect ?? '/', 302);
     },
 
-    async hasSession(req) {
-      return (await loadSession(req)) !== null;
+    hasSession(req) {
+      const session = loadSession(req);
+      return session instanceof Promise ? session.then((s) => s !== null) : session !== null;
     },
   };
 
@@ -340,17 +346,12 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     return reply.redirect(local, 302);
   }
 
-  async function guard(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    if (reply.sent || req.callbackClient) return;
-    const q = req.url.indexOf('?');
-    const path = q < 0 ? req.url : req.url.slice(0, q);
-    if (opts.publicPaths.has(path) && (req.method === 'GET' || req.method === 'HEAD' || (req.method === 'POST' && path === '/login'))) return;
-    const session = await loadSession(req);
+  function admit(req: FastifyRequest, reply: FastifyReply, path: string, session: LoadedSession | null): FastifyReply | undefined {
     if (session) {
       const view = req.proxyView ?? (req.proxyView = {});
       view.upstreamHeaders = headersOf(session);
       view.hiddenCookies = hiddenCookies;
-      return;
+      return undefined;
     }
     if (isPageNavigation(req.method, path, req.headers)) {
       const redirect = safeRelativeRedirect(req.url);
@@ -361,13 +362,22 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     return reply.code(401).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8').send({ error: 'unauthorized', message: 'sign in first' });
   }
 
+  function guard(req: FastifyRequest, reply: FastifyReply): Decision {
+    if (reply.sent || req.callbackClient) return undefined;
+    const q = req.url.indexOf('?');
+    const path = q < 0 ? req.url : req.url.slice(0, q);
+    if (opts.publicPaths.has(path) && (req.method === 'GET' || req.method === 'HEAD' || (req.method === 'POST' && path === '/login'))) return undefined;
+    const session = loadSession(req);
+    return session instanceof Promise ? session.then((s) => admit(req, reply, path, s)) : admit(req, reply, path, session);
+  }
+
   return { hooks, loadSession, logout, guard };
 }
 
 async function authenticate(app: FastifyInstance, opts: { authenticator: Authenticator }): Promise<void> {
   app.decorateRequest('authSession', undefined);
   app.get('/logout', (req, reply) => opts.authenticator.logout(req, reply));
-  app.addHook('onRequest', (req, reply) => opts.authenticator.guard(req, reply));
+  app.addHook('onRequest', decisionHook((req, reply) => opts.authenticator.guard(req, reply)));
 }
 
 /** Registers `/logout` and the session guard; register it after the routing plugin. */

@@ -54,15 +54,18 @@ export interface UpstreamProxyOptions {
   guardLocation?: (req: FastifyRequest, location: string) => string;
 }
 
-function stripCookies(cookieHeader: string, names: string[]): string {
-  return cookieHeader
-    .split(';')
-    .filter((part) => {
-      const name = part.split('=', 1)[0]!.trim();
-      return !names.includes(name);
-    })
-    .join(';')
-    .trim();
+/** The Cookie header without the pairs of these names (pairs and their spacing otherwise kept). */
+function stripCookies(cookieHeader: string, names: readonly string[]): string {
+  const kept: string[] = [];
+  for (let start = 0; start <= cookieHeader.length; ) {
+    let end = cookieHeader.indexOf(';', start);
+    if (end < 0) end = cookieHeader.length;
+    const part = cookieHeader.slice(start, end);
+    const eq = part.indexOf('=');
+    if (!names.includes((eq < 0 ? part : part.slice(0, eq)).trim())) kept.push(part);
+    start = end + 1;
+  }
+  return kept.join(';').trim();
 }
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) and others that describe the client's connection, never forwarded. */

@@ -15,6 +15,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { escapeHtml, sendPage } from '../pages/render.js';
 import { emailDomain } from '../tenancy/email.js';
 import { safeRelativeRedirect } from '../tenancy/redirect.js';
+import { loginLocation } from './login-location.js';
 
 /** Options of the email discovery routes. */
 export interface EmailDiscoveryOptions {
@@ -41,14 +42,6 @@ ${redirect}<button type="submit">Continue</button>
 </form>`;
 }
 
-function loginTarget(tenant: string, hint?: string, redirect?: string): string {
-  const q = new URLSearchParams();
-  if (hint) q.set('login_hint', hint);
-  if (redirect) q.set('redirect', redirect);
-  const s = q.toString();
-  return `/login/${encodeURIComponent(tenant)}${s ? `?${s}` : ''}`;
-}
-
 /** Registers `GET /login` and `POST /login` (encapsulated: its body parser stays here). */
 export default async function emailDiscovery(app: FastifyInstance, opts: EmailDiscoveryOptions): Promise<void> {
   await app.register(formbody, { bodyLimit: opts.bodyLimit });
@@ -58,7 +51,7 @@ export default async function emailDiscovery(app: FastifyInstance, opts: EmailDi
     sendPage(reply, status, { title, heading: 'Sign in with your organisation', html: form(f) });
 
   const onTenantHost = (req: FastifyRequest, reply: FastifyReply, redirect?: string) =>
-    reply.redirect(loginTarget(req.gate.tenant!.company.sso.tenant, undefined, redirect), 302);
+    reply.redirect(loginLocation(req.gate.tenant!.company.sso.tenant, { redirect }), 302);
 
   app.get('/login', async (req, reply) => {
     const redirect = safeRelativeRedirect((req.query as Record<string, unknown>).redirect as string | undefined);
@@ -81,7 +74,7 @@ export default async function emailDiscovery(app: FastifyInstance, opts: EmailDi
       const tenant = await opts.directory.tenantByDomain(domain ?? NO_DOMAIN);
       if (domain !== undefined && tenant !== undefined) {
         opts.metrics.discovery('found');
-        return reply.redirect(loginTarget(tenant, email.trim(), redirect), 303);
+        return reply.redirect(loginLocation(tenant, { login_hint: email.trim(), redirect }), 303);
       }
       opts.metrics.discovery(domain === undefined ? 'invalid' : 'unknown');
       return page(reply, 200, { email: email.slice(0, 254), message: NEUTRAL, ...(redirect ? { redirect } : {}) });

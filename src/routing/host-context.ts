@@ -13,12 +13,13 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { CachedDirectory } from '../directory/cached-directory.js';
+import { NOT_CACHED, type CachedDirectory } from '../directory/cached-directory.js';
 import type { TenantRecord } from '../directory/types.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { sendPage } from '../pages/render.js';
 import { classifyHost, normalizeHost } from '../tenancy/host.js';
+import { decisionHook, type Decision } from './decision-hook.js';
 
 /** Raw Host values remembered with their normal form (they repeat on almost every request). */
 const HOST_CACHE_MAX = 1024;
@@ -66,7 +67,17 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
   const baseOrigin = url.origin;
   const classify = { baseHosts: opts.baseHosts, baseDomain: opts.baseDomain };
 
-  async function tenantOfHost(host: string): Promise<TenantRecord | null | undefined> {
+  type Resolution = TenantRecord | null | undefined;
+  /** The host's tenant from the cache alone (null: the base host; undefined: no tenant). */
+  function cachedTenantOfHost(host: string): Resolution | typeof NOT_CACHED {
+    const kind = classifyHost(host, classify);
+    if (kind.kind === 'base') return null;
+    const tenantId = kind.kind === 'vanity' ? kind.tenant : opts.directory.peek('host', host);
+    if (tenantId === undefined || tenantId === NOT_CACHED) return tenantId;
+    return opts.directory.peek('tenant', tenantId);
+  }
+
+  async function tenantOfHost(host: string): Promise<Resolution> {
     const kind = classifyHost(host, classify);
     if (kind.kind === 'base') return null;
     const tenantId = kind.kind === 'vanity' ? kind.tenant : await opts.directory.tenantByHost(host);
@@ -85,25 +96,8 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
     return host ?? undefined;
   };
 
-  app.decorateRequest('gate', null as unknown as GateContext);
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    const q = req.url.indexOf('?');
-    if ((req.method === 'GET' || req.method === 'HEAD') && opts.anyHostPaths.has(q < 0 ? req.url : req.url.slice(0, q))) return;
-    const host = normalize(req.host);
-    if (host === undefined) {
-      opts.metrics.unknownHost();
-      return sendPage(reply, 400, { title: 'Bad request', paragraphs: ['The request names no valid host.'] });
-    }
-    let tenant: TenantRecord | null | undefined;
-    try {
-      tenant = await tenantOfHost(host);
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) {
-        req.log.error({ host, err: err.detail }, 'tenant directory unavailable');
-        return sendUnavailable(reply);
-      }
-      throw err;
-    }
+  /** Records the resolution on the request, or answers 421 for a host without a tenant. */
+  function settle(req: FastifyRequest, reply: FastifyReply, host: string, tenant: Resolution): FastifyReply | undefined {
     if (tenant === undefined) {
       opts.metrics.unknownHost();
       req.log.info({ host }, 'request for an unknown host refused');
@@ -111,7 +105,31 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
     }
     req.gate = tenant === null ? { host, scheme, origin: baseOrigin } : { host, scheme, origin: `${scheme}://${host}${portSuffix}`, tenant };
     req.proxyView = { publicHost: host, publicScheme: scheme };
-  });
+    return undefined;
+  }
+
+  function resolve(req: FastifyRequest, reply: FastifyReply): Decision {
+    const q = req.url.indexOf('?');
+    if ((req.method === 'GET' || req.method === 'HEAD') && opts.anyHostPaths.has(q < 0 ? req.url : req.url.slice(0, q))) return undefined;
+    const host = normalize(req.host);
+    if (host === undefined) {
+      opts.metrics.unknownHost();
+      return sendPage(reply, 400, { title: 'Bad request', paragraphs: ['The request names no valid host.'] });
+    }
+    const cached = cachedTenantOfHost(host);
+    if (cached !== NOT_CACHED) return settle(req, reply, host, cached);
+    return tenantOfHost(host).then(
+      (tenant) => settle(req, reply, host, tenant),
+      (err: unknown) => {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        req.log.error({ host, err: err.detail }, 'tenant directory unavailable');
+        return sendUnavailable(reply);
+      },
+    );
+  }
+
+  app.decorateRequest('gate', null as unknown as GateContext);
+  app.addHook('onRequest', decisionHook(resolve));
 }
 
 /** Registers the host resolution hook; it must come before every other public plugin. */

@@ -30,18 +30,31 @@ export function hasCookie(cookieHeader: string | undefined, name: string): boole
   return readCookie(cookieHeader, name) !== undefined;
 }
 
-/** The value of a cookie (first occurrence), undefined when absent or empty. */
+/** What `String.prototype.trim` removes, within the Latin-1 range header values use. */
+function isTrimmed(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+}
+
+/**
+ * The value of a cookie (first pair of that name), undefined when absent or empty.
+ * Pairs are `;`-separated; whitespace around names and values is ignored.
+ */
 export function readCookie(cookieHeader: string | undefined, name: string): string | undefined {
-  if (!cookieHeader) return undefined;
-  for (const part of cookieHeader.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) {
-      const value = part.slice(eq + 1).trim();
-      return value === '' ? undefined : value;
-    }
+  if (!cookieHeader || name === '') return undefined;
+  for (let from = 0; ; ) {
+    const at = cookieHeader.indexOf(name, from);
+    if (at < 0) return undefined;
+    from = at + 1;
+    let before = at - 1;
+    while (before >= 0 && isTrimmed(cookieHeader.charCodeAt(before))) before--;
+    if (before >= 0 && cookieHeader.charCodeAt(before) !== 0x3b) continue;
+    let eq = at + name.length;
+    while (eq < cookieHeader.length && isTrimmed(cookieHeader.charCodeAt(eq))) eq++;
+    if (cookieHeader.charCodeAt(eq) !== 0x3d) continue;
+    const end = cookieHeader.indexOf(';', eq + 1);
+    const value = cookieHeader.slice(eq + 1, end < 0 ? cookieHeader.length : end).trim();
+    return value === '' ? undefined : value;
   }
-  return undefined;
 }
 
 function formDecode(s: string): string | undefined {

@@ -29,6 +29,8 @@ import { percentDecode } from '../tenancy/percent.js';
 import { safeRelativeRedirect } from '../tenancy/redirect.js';
 import { isValidTenantId, tenantKey } from '../tenancy/tenant-id.js';
 import { sendUnavailable } from './host-context.js';
+import { decisionHook, type Decision } from './decision-hook.js';
+import { loginLocation } from './login-location.js';
 import { dropUnsafeRedirect, isPageNavigation, singleQueryParam } from './request-shape.js';
 
 /** What authenticate mode plugs into the routing decisions. */
@@ -38,7 +40,7 @@ export interface AuthenticateHooks {
   /** Completes a validated callback. */
   callback(req: FastifyRequest, reply: FastifyReply, client: ClientRecord, params: CallbackParams): Promise<unknown>;
   /** Whether the request carries a session valid on this host. */
-  hasSession(req: FastifyRequest): Promise<boolean>;
+  hasSession(req: FastifyRequest): boolean | Promise<boolean>;
 }
 
 /** Options of the routing plugin. */
@@ -85,13 +87,6 @@ function looseCanonical(path: string): string {
     else out.push(seg);
   }
   return `/${out.join('/')}`.toLowerCase();
-}
-
-function loginPath(tenant: string, params: Record<string, string | undefined>): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, v);
-  const s = q.toString();
-  return `/login/${encodeURIComponent(tenant)}${s ? `?${s}` : ''}`;
 }
 
 async function readBody(stream: NodeJS.ReadableStream, limit: number): Promise<string | undefined> {
@@ -164,7 +159,7 @@ async function tenantRouting(app: FastifyInstance, opts: TenantRoutingOptions): 
     if (canonical === '/login' && (path === '/login' || path === '/login/')) {
       if (!hostTenant) return undefined;
       const redirect = safeRelativeRedirect(singleQueryParam(query, 'redirect'));
-      return reply.redirect(loginPath(hostTenant.company.sso.tenant, { redirect }), 302);
+      return reply.redirect(loginLocation(hostTenant.company.sso.tenant, { redirect }), 302);
     }
     if (await limited(req, reply, opts.limits?.login)) return reply;
     const m = /^\/login\/([^/]+)\/?$/.exec(path);
@@ -181,29 +176,37 @@ async function tenantRouting(app: FastifyInstance, opts: TenantRoutingOptions): 
     return undefined;
   }
 
-  async function decide(req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  /** Removes an unsafe `redirect` parameter from what goes upstream. */
+  function cleanQuery(req: FastifyRequest, query: string | undefined): undefined {
+    if (query === undefined) return undefined;
+    const cleaned = dropUnsafeRedirect(query);
+    if (cleaned.changed) {
+      req.log.info('unsafe redirect parameter dropped');
+      req.proxyView = { ...req.proxyView, upstreamQuery: cleaned.query };
+    }
+    return undefined;
+  }
+
+  function toLogin(req: FastifyRequest, reply: FastifyReply, tenant: TenantRecord, path: string, query: string | undefined): FastifyReply {
+    const target = path === '/' && !query ? undefined : safeRelativeRedirect(req.url);
+    return reply.redirect(loginLocation(tenant.company.sso.tenant, { redirect: target }), 302);
+  }
+
+  function decide(req: FastifyRequest, reply: FastifyReply): Decision {
     const { path, query } = splitRawUrl(req.url);
     if (opts.anyHostPaths.has(path) && (req.method === 'GET' || req.method === 'HEAD')) return undefined;
     const canonical = looseCanonical(path);
     if (canonical.startsWith('/callback_')) return handleCallback(req, reply, path, query);
     if (opts.tenantLogin && (canonical === '/login' || canonical.startsWith('/login/') || /^\/+login(\/|$)/i.test(path))) {
-      const done = await handleLogin(req, reply, path, query, canonical);
-      if (done !== undefined) return done;
-    } else if (opts.tenantLogin && req.gate.tenant && isPageNavigation(req.method, path, req.headers)) {
-      const signedIn = opts.authenticate ? await opts.authenticate.hasSession(req) : hasWebappSession(req);
-      if (!signedIn) {
-        const target = path === '/' && !query ? undefined : safeRelativeRedirect(req.url);
-        return reply.redirect(loginPath(req.gate.tenant.company.sso.tenant, { redirect: target }), 302);
-      }
+      return handleLogin(req, reply, path, query, canonical).then(() => (reply.sent ? undefined : cleanQuery(req, query)));
     }
-    if (query !== undefined) {
-      const cleaned = dropUnsafeRedirect(query);
-      if (cleaned.changed) {
-        req.log.info('unsafe redirect parameter dropped');
-        req.proxyView = { ...req.proxyView, upstreamQuery: cleaned.query };
-      }
+    const tenant = req.gate.tenant;
+    if (opts.tenantLogin && tenant && isPageNavigation(req.method, path, req.headers)) {
+      const signedIn = opts.authenticate ? opts.authenticate.hasSession(req) : hasWebappSession(req);
+      if (typeof signedIn !== 'boolean') return signedIn.then((yes) => (yes ? cleanQuery(req, query) : toLogin(req, reply, tenant, path, query)));
+      if (!signedIn) return toLogin(req, reply, tenant, path, query);
     }
-    return undefined;
+    return cleanQuery(req, query);
   }
 
   const hasWebappSession = (req: FastifyRequest) => {
@@ -216,20 +219,17 @@ async function tenantRouting(app: FastifyInstance, opts: TenantRoutingOptions): 
       return eq > 0 && p.slice(0, eq).trim() === opts.webappCookie && p.slice(eq + 1).trim() !== '';
     });
 
-  app.addHook('onRequest', async (req, reply) => {
-    try {
-      const done = await decide(req, reply);
-      if (done !== undefined) return reply;
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) return sendUnavailable(reply);
-      throw err;
-    }
-    return undefined;
-  });
+  app.addHook(
+    'onRequest',
+    decisionHook(decide, (err, _req, reply) => {
+      if (!(err instanceof StoreUnavailableError)) return false;
+      sendUnavailable(reply);
+      return true;
+    }),
+  );
 
-  app.addHook('preParsing', async (req, reply, payload) => {
-    const client = req.callbackClient;
-    if (!client) return payload;
+  /** Validates a form_post callback body before it goes on; other requests pass untouched. */
+  async function checkFormCallback(req: FastifyRequest, reply: FastifyReply, client: ClientRecord, payload: NodeJS.ReadableStream): Promise<Readable> {
     const body = await readBody(payload, opts.bodyLimit);
     const v = body === undefined ? ({ ok: false, reason: 'too_long' } as const) : validateCallbackQuery(body);
     if (!v.ok) {
@@ -243,6 +243,15 @@ async function tenantRouting(app: FastifyInstance, opts: TenantRoutingOptions): 
     const replay = Readable.from([Buffer.from(body!, 'utf8')]);
     (replay as Readable & { receivedEncodedLength?: number }).receivedEncodedLength = Buffer.byteLength(body!);
     return replay;
+  }
+
+  app.addHook('preParsing', (req, reply, payload, done) => {
+    const client = req.callbackClient;
+    if (!client) return done(null, payload);
+    checkFormCallback(req, reply, client, payload).then(
+      (replay) => done(null, replay),
+      (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+    );
   });
 }
 

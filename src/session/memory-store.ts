@@ -74,6 +74,11 @@ export class MemorySessionStore implements SessionStore {
     return entry ? copySession(entry.value) : undefined;
   }
 
+  /** {@inheritDoc SessionStore.peek} */
+  peek(id: string): Readonly<SessionData> | undefined {
+    return this.#live(id)?.value;
+  }
+
   /** {@inheritDoc SessionStore.touch} */
   async touch(id: string, lastSeenAt: number, ttlSeconds: number): Promise<void> {
     const ttl = ttlMs(ttlSeconds);

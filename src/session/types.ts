@@ -44,6 +44,11 @@ export interface SessionStore {
   create(data: SessionData, ttlSeconds: number): Promise<string>;
   /** The session, or `undefined` when unknown, expired or `id` is malformed. */
   get(id: string): Promise<SessionData | undefined>;
+  /**
+   * Optional, for stores that hold sessions in this process: the session as `get`
+   * would return it, read synchronously and without a copy. Callers must not change it.
+   */
+  peek?(id: string): Readonly<SessionData> | undefined;
   /** Records activity: sets `lastSeenAt` and restarts the TTL. Unknown ids are ignored. */
   touch(id: string, lastSeenAt: number, ttlSeconds: number): Promise<void>;
   /** Ends a session. Unknown ids are ignored. */
