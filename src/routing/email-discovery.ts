@@ -10,10 +10,12 @@
  */
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CachedDirectory } from '../directory/cached-directory.js';
+import { NOT_CACHED, type CachedDirectory } from '../directory/cached-directory.js';
 import type { Metrics } from '../observability/metrics.js';
 import { escapeHtml, sendPage } from '../pages/render.js';
 import { emailDomain } from '../tenancy/email.js';
+import { normalizeDomain as normalizeDomainOnce } from '../tenancy/host.js';
+import { remembered } from '../tenancy/remembered.js';
 import { safeRelativeRedirect } from '../tenancy/redirect.js';
 import { loginLocation } from './login-location.js';
 
@@ -28,6 +30,8 @@ export interface EmailDiscoveryOptions {
 }
 
 const NEUTRAL = 'We could not find single sign-on for that address. Check the spelling, or ask your administrator for your organisation’s sign-in link.';
+/** Email domains remembered with their normal form. */
+const DOMAIN_CACHE_MAX = 4096;
 /** Looked up for malformed emails so that every submission does the same work. */
 const NO_DOMAIN = 'invalid.invalid';
 
@@ -46,6 +50,7 @@ ${redirect}<button type="submit">Continue</button>
 export default async function emailDiscovery(app: FastifyInstance, opts: EmailDiscoveryOptions): Promise<void> {
   await app.register(formbody, { bodyLimit: opts.bodyLimit });
   const title = opts.productName ?? 'Sign in';
+  const normalizeDomain = remembered(normalizeDomainOnce, DOMAIN_CACHE_MAX);
 
   const page = (reply: FastifyReply, status: number, f: Parameters<typeof form>[0]) =>
     sendPage(reply, status, { title, heading: 'Sign in with your organisation', html: form(f) });
@@ -70,8 +75,10 @@ export default async function emailDiscovery(app: FastifyInstance, opts: EmailDi
       const email = typeof body.email === 'string' ? body.email : '';
       const redirect = typeof body.redirect === 'string' ? safeRelativeRedirect(body.redirect) : undefined;
       if (req.gate.tenant) return onTenantHost(req, reply, redirect);
-      const domain = emailDomain(email);
-      const tenant = await opts.directory.tenantByDomain(domain ?? NO_DOMAIN);
+      const domain = emailDomain(email, normalizeDomain);
+      const key = domain ?? NO_DOMAIN;
+      const cached = opts.directory.peek('domain', key);
+      const tenant = cached !== NOT_CACHED ? cached : await opts.directory.tenantByDomain(key);
       if (domain !== undefined && tenant !== undefined) {
         opts.metrics.discovery('found');
         return reply.redirect(loginLocation(tenant, { login_hint: email.trim(), redirect }), 303);

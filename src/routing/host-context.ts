@@ -19,6 +19,7 @@ import { StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { sendPage } from '../pages/render.js';
 import { classifyHost, normalizeHost } from '../tenancy/host.js';
+import { remembered } from '../tenancy/remembered.js';
 import { decisionHook, type Decision } from './decision-hook.js';
 
 /** Raw Host values remembered with their normal form (they repeat on almost every request). */
@@ -85,16 +86,7 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
     return opts.directory.tenant(tenantId);
   }
 
-  const normalized = new Map<string, string | null>();
-  const normalize = (raw: string): string | undefined => {
-    let host = normalized.get(raw);
-    if (host === undefined) {
-      host = normalizeHost(raw) ?? null;
-      if (normalized.size >= HOST_CACHE_MAX) normalized.clear();
-      normalized.set(raw, host);
-    }
-    return host ?? undefined;
-  };
+  const normalize = remembered(normalizeHost, HOST_CACHE_MAX);
 
   /** Records the resolution on the request, or answers 421 for a host without a tenant. */
   function settle(req: FastifyRequest, reply: FastifyReply, host: string, tenant: Resolution): FastifyReply | undefined {

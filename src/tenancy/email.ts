@@ -22,10 +22,11 @@ const BAD_LOCAL = /[\s"(),:;<>[\\\]\p{Cc}\p{Cf}\p{Z}]/u;
  * Extracts the normalised domain of an email address entered in a form.
  *
  * @param raw the form value as received
+ * @param normalize the domain check (`normalizeDomain`, or a remembering wrapper of it)
  * @returns the domain in normal form (`acme.com`, `xn--bcher-kva.de`), or `undefined`
  *   when the value is not a plausible single address
  */
-export function emailDomain(raw: string): string | undefined {
+export function emailDomain(raw: string, normalize: (domain: string) => string | undefined = normalizeDomain): string | undefined {
   if (typeof raw !== 'string') return undefined;
   const email = raw.trim();
   if (email.length === 0 || email.length > MAX_EMAIL_LENGTH) return undefined;
@@ -34,5 +35,5 @@ export function emailDomain(raw: string): string | undefined {
   const local = email.slice(0, at);
   const domain = email.slice(at + 1);
   if (local.length === 0 || local.length > MAX_LOCAL_LENGTH || BAD_LOCAL.test(local)) return undefined;
-  return normalizeDomain(domain);
+  return normalize(domain);
 }
