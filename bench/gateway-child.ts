@@ -5,11 +5,20 @@
  * With `countingStore`, the tenant store is wrapped: every call is counted by method
  * and every `find*` answer is held back `delayMs`, so concurrent misses overlap.
  */
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config/load.js';
-import { createStore } from '../src/directory/open-store.js';
 import type { TenantStore } from '../src/directory/types.js';
 import { runChild } from './child-process.js';
+
+/**
+ * The gateway as it ships: the JavaScript that `npm run build` compiles into dist/
+ * (`npm run bench` builds first), not the TypeScript sources through tsx, whose
+ * transform adds work of its own (a naming helper around every closure).
+ */
+const shipped = <T>(module: string): Promise<T> => import(new URL(`../dist/${module}`, import.meta.url).href) as Promise<T>;
+const [{ buildApp }, { loadConfig }, { createStore }] = await Promise.all([
+  shipped<typeof import('../src/app.js')>('app.js'),
+  shipped<typeof import('../src/config/load.js')>('config/load.js'),
+  shipped<typeof import('../src/directory/open-store.js')>('directory/open-store.js'),
+]);
 
 /** What the orchestrator asks of a gateway process. */
 export interface GatewayJob {

@@ -65,7 +65,6 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
   const comparisons: ProfileComparison[] = [];
   try {
     const upstream = keep(await launchServer('upstream', { kind: 'upstream' }));
-    const bare = keep(await launchServer('bare fastify proxy', { kind: 'bare-proxy', upstream: upstream.url, logLevel: ctx.logLevel }));
     let nginx: Target | undefined;
     if (ctx.nginx) {
       try {
@@ -94,43 +93,49 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
       const session = await loginThroughGateway(gw.port);
       return { gw, headers: { ...APP_HEADERS, cookie: `${APP_HEADERS.cookie}; ${session}` } };
     };
-    const route = keep(await startRoute());
-    const auth = await startAuth();
-    keep(auth.gw);
-
-    const rows: Row[] = [
-      { key: 'bare', label: '(b) fastify + @fastify/http-proxy', target: bare, headers: APP_HEADERS, runs: [] },
-      { key: 'route', label: '(d) tenant-gate route mode', target: route, headers: APP_HEADERS, runs: [] },
-      { key: 'auth', label: '(e) tenant-gate authenticate + session', target: auth.gw, headers: auth.headers, runs: [] },
-      ...(nginx ? [{ key: 'nginx' as const, label: '(c) nginx, 1 worker', target: nginx, headers: APP_HEADERS, runs: [] }] : []),
-      { key: 'direct', label: '(a) upstream directly', target: upstream, headers: APP_HEADERS, runs: [] },
+    type Served = Pick<Row, 'target' | 'headers'>;
+    const loadOf = (row: Served): Load => ({ url: row.target.url + PATH, headers: row.headers, connections: ctx.connections });
+    // The Node.js proxies start afresh for every round: two processes of the same code
+    // can differ by 10% or more in CPU per request for their whole life (JIT and memory
+    // layout), so each round measures another process of each and the mean evens it out.
+    const launchers: { key: Row['key']; label: string; start: () => Promise<Served> }[] = [
+      { key: 'bare', label: '(b) fastify + @fastify/http-proxy', start: async () => ({ target: await launchServer('bare fastify proxy', { kind: 'bare-proxy', upstream: upstream.url, logLevel: ctx.logLevel }), headers: APP_HEADERS }) },
+      { key: 'route', label: '(d) tenant-gate route mode', start: async () => ({ target: await startRoute(), headers: APP_HEADERS }) },
+      { key: 'auth', label: '(e) tenant-gate authenticate + session', start: async () => { const a = await startAuth(); return { target: a.gw, headers: a.headers }; } },
+      ...(nginx ? [{ key: 'nginx' as const, label: '(c) nginx, 1 worker', start: async () => ({ target: nginx, headers: APP_HEADERS }) }] : []),
+      { key: 'direct', label: '(a) upstream directly', start: async () => ({ target: upstream, headers: APP_HEADERS }) },
     ];
-    for (const row of rows) {
-      const r = await publicRequest(row.target.port, { path: PATH, host: TENANT_HOST, headers: row.headers });
-      if (r.status !== 200 || !r.body.includes('"app":"webapp"')) throw new Error(`${row.label} does not reach the upstream: ${r.status} ${r.body.slice(0, 200)}`);
-    }
-    const loadOf = (row: Pick<Row, 'target' | 'headers'>): Load => ({ url: row.target.url + PATH, headers: row.headers, connections: ctx.connections });
+    const rows: Row[] = launchers.map((l) => ({ key: l.key, label: l.label, target: upstream, headers: APP_HEADERS, runs: [] }));
+    const fresh = new Set<Row['key']>(['bare', 'route', 'auth']);
 
     for (let round = 0; round < ctx.rounds; round++) {
+      for (const [i, l] of launchers.entries()) {
+        const served = await l.start();
+        if (fresh.has(l.key)) keep(served.target);
+        rows[i]!.target = served.target;
+        rows[i]!.headers = served.headers;
+        const r = await publicRequest(served.target.port, { path: PATH, host: TENANT_HOST, headers: served.headers });
+        if (r.status !== 200 || !r.body.includes('"app":"webapp"')) throw new Error(`${l.label} does not reach the upstream: ${r.status} ${r.body.slice(0, 200)}`);
+      }
       const order = round % 2 === 0 ? rows : [...rows].reverse();
-      // Every server is warm after the first round: later rounds warm up for a second only.
-      const timing = round === 0 ? ctx.timing : { ...ctx.timing, warmupS: Math.min(1, ctx.timing.warmupS) };
       for (const row of order) {
-        const m = await measure(loadOf(row), timing, 200, row.target.pids);
+        const m = await measure(loadOf(row), ctx.timing, 200, row.target.pids);
         row.runs.push(m);
         console.log(`  proxy round ${round + 1}: ${row.label}: ${fmt(m.rps)} req/s, p99 ${fmt(m.p99, 1)} ms`);
       }
+      // Only after the measurements (it would put a path the bare proxy never takes
+      // into the gateways' processes): does each proxy close a connection when asked?
+      if (round === ctx.rounds - 1) {
+        for (const row of rows) {
+          const c = await closesWhenAsked(row.target.port, row.headers);
+          if (!c.closed) {
+            notes.push(`${row.label} answered a \`Connection: close\` request with \`connection: ${c.connection}\` and kept the connection open (the upstream's hop-by-hop headers are passed to the client).`);
+          }
+        }
+      }
+      for (const row of rows) if (fresh.has(row.key)) await row.target.stop();
     }
 
-    // Only after the measurements: in a process that has once closed a connection on
-    // request, Node's HTTP server stays measurably slower, and only the proxies that
-    // honour `Connection: close` would pay for the check.
-    for (const row of rows) {
-      const c = await closesWhenAsked(row.target.port, row.headers);
-      if (!c.closed) {
-        notes.push(`${row.label} answered a \`Connection: close\` request with \`connection: ${c.connection}\` and kept the connection open (the upstream's hop-by-hop headers are passed to the client).`);
-      }
-    }
     const s = new Map<Row['key'], Series>(rows.map((r) => [r.key, summarise(r.runs)]));
     const b = s.get('bare')!;
     const table = {
@@ -221,7 +226,7 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
 
     notes.push(
       `Request: GET ${PATH} with Host ${TENANT_HOST}, Accept: application/json and the webapp's session cookie (authenticate mode: also the gateway's session cookie); the upstream answers 200 with a ${'{"ok":true,"app":"webapp"}'.length}-byte JSON body.`,
-      `${ctx.connections} connections; each figure is the mean of ${ctx.rounds} run(s) of ${ctx.timing.durationS} s after ${ctx.timing.warmupS} s of warm-up (1 s in later rounds), targets alternating with the references (order reversed every other round).`,
+      `${ctx.connections} connections; each figure is the mean of ${ctx.rounds} run(s) of ${ctx.timing.durationS} s after ${ctx.timing.warmupS} s of warm-up, targets alternating with the references (order reversed every other round); (b), (d) and (e) run in new processes in every round.`,
       'Server CPU µs/req is the CPU time (user + system, all threads, from /proc) of the proxy process(es) during the timed run divided by the responses: it does not depend on how the cores were shared with the load generator.',
       'Other load: the largest share of all cores that processes outside the benchmark used during one of the runs (a run above 25% is repeated once and the quieter kept).',
     );
