@@ -2,7 +2,7 @@
  * `npm run bench`: tenant-gate's benchmarks, as ratios against references measured in
  * the same run, on loopback only.
  *
- *   npm run bench                         every section; writes BENCHMARKS.md
+ *   npm run bench                         builds dist/, then every section; writes BENCHMARKS.md
  *   npm run bench -- --quick              shorter runs, smaller directory (console only)
  *   npm run bench -- --only proxy         one section (console only); repeatable
  *   npm run bench -- --profile            profile every gateway scenario (default: only misses)
@@ -30,7 +30,7 @@ import { stampedeSection } from './sections/stampede.js';
 import { workersSection } from './sections/workers.js';
 
 const USAGE = [
-  'npm run bench                          # every section, writes BENCHMARKS.md (about 5 minutes)',
+  'npm run bench                          # builds dist/, runs every section, writes BENCHMARKS.md (about 5 minutes)',
   'npm run bench -- --quick               # shorter runs, smaller directory, console only',
   'npm run bench -- --only proxy          # one section: proxy, decisions, directory, stampede, logins, workers',
   'npm run bench -- --profile             # CPU-profile every gateway scenario (default: only those that miss)',
