@@ -8,6 +8,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { freePort } from '../test/helpers/free-port.js';
 import { join } from 'node:path';
 import { childPids, outputTail, spawnChild, type ChildHandle, type ChildService } from './child-process.js';
 
@@ -112,17 +113,8 @@ export async function launchServer(name: string, job: ServerJob, nodeArgs: strin
   return childTarget(name, handle);
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released at once). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export { freePort };
 
 /** Waits until something accepts connections on 127.0.0.1:port; bounded. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {

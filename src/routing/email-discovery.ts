@@ -14,7 +14,7 @@ import { NOT_CACHED, type CachedDirectory } from '../directory/cached-directory.
 import type { Metrics } from '../observability/metrics.js';
 import { escapeHtml, sendPage } from '../pages/render.js';
 import { emailDomain } from '../tenancy/email.js';
-import { normalizeDomain as normalizeDomainOnce } from '../tenancy/host.js';
+import { normalizeDomain } from '../tenancy/host.js';
 import { remembered } from '../tenancy/remembered.js';
 import { safeRelativeRedirect } from '../tenancy/redirect.js';
 import { loginLocation } from './login-location.js';
@@ -50,7 +50,7 @@ ${redirect}<button type="submit">Continue</button>
 export default async function emailDiscovery(app: FastifyInstance, opts: EmailDiscoveryOptions): Promise<void> {
   await app.register(formbody, { bodyLimit: opts.bodyLimit });
   const title = opts.productName ?? 'Sign in';
-  const normalizeDomain = remembered(normalizeDomainOnce, DOMAIN_CACHE_MAX);
+  const normalDomain = remembered(normalizeDomain, DOMAIN_CACHE_MAX);
 
   const page = (reply: FastifyReply, status: number, f: Parameters<typeof form>[0]) =>
     sendPage(reply, status, { title, heading: 'Sign in with your organisation', html: form(f) });
@@ -75,7 +75,7 @@ export default async function emailDiscovery(app: FastifyInstance, opts: EmailDi
       const email = typeof body.email === 'string' ? body.email : '';
       const redirect = typeof body.redirect === 'string' ? safeRelativeRedirect(body.redirect) : undefined;
       if (req.gate.tenant) return onTenantHost(req, reply, redirect);
-      const domain = emailDomain(email, normalizeDomain);
+      const domain = emailDomain(email, normalDomain);
       const key = domain ?? NO_DOMAIN;
       const cached = opts.directory.peek('domain', key);
       const tenant = cached !== NOT_CACHED ? cached : await opts.directory.tenantByDomain(key);

@@ -12,7 +12,8 @@
 export function remembered<T>(fn: (input: string) => T, max: number): (input: string) => T {
   const answers = new Map<string, T>();
   return (input) => {
-    if (answers.has(input)) return answers.get(input) as T;
+    const known = answers.get(input);
+    if (known !== undefined || answers.has(input)) return known as T;
     const answer = fn(input);
     if (answers.size >= max) answers.clear();
     answers.set(input, answer);

@@ -106,6 +106,27 @@ export async function adminCall(adminUrl: string, endpoint: string, body: unknow
   return { status: res.status, ...json };
 }
 
+/**
+ * The two route-mode tenants most tests use, configured through the admin API: acme
+ * (company c-acme, email domain acme.com, custom host ml.acme.com, client acme-webapp)
+ * and Globex (c-globex, globex.com, client globex-webapp), each with a Keycloak-style
+ * provider. Returns the two admin calls, for tests that add more.
+ */
+export async function seedRouteTenants(adminUrl: string) {
+  const put = (company: string, sso: Record<string, unknown>) => adminCall(adminUrl, 'system.update_company_sso_config', { company, sso });
+  const provider = (company: string, clientId: string) =>
+    adminCall(adminUrl, 'sso.save_provider_configuration', {
+      provider: 'keycloak',
+      company,
+      configuration: { id: company, client_id: clientId, client_secret: 's3cret-value', authorization_endpoint: `https://kc.example.com/realms/${company}/protocol/openid-connect/auth` },
+    });
+  await put('c-acme', { tenant: 'acme', domains: ['acme.com'], hosts: ['ml.acme.com'] });
+  await put('c-globex', { tenant: 'Globex', domains: ['globex.com'] });
+  await provider('c-acme', 'acme-webapp');
+  await provider('c-globex', 'globex-webapp');
+  return { put, provider };
+}
+
 /** A raw HTTP request to the public listener with any Host header; no redirect following. */
 export function publicRequest(
   port: number,

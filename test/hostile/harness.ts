@@ -18,7 +18,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { normalizeHost } from '../../src/tenancy/host.js';
-import { adminCall, BASE_DOMAIN, publicRequest, startGateway, startUpstream, type Seen } from '../helpers/gateway.js';
+import { adminCall, BASE_DOMAIN, publicRequest, seedRouteTenants, startGateway, startUpstream, type Seen } from '../helpers/gateway.js';
 import { Browser, twoTenants } from '../helpers/two-tenants.js';
 import { printable, readFixture, type FixtureEntry } from '../tenancy/fixture-reader.js';
 import { mapLimit, rawExchange, rawRequestBytes, type RawExchange, type RawResponse } from './raw-http.js';
@@ -93,17 +93,7 @@ export interface Stack {
 export async function routeStack(t: Test, overrides: Record<string, unknown> = {}): Promise<Stack> {
   const upstream = await startUpstream(t);
   const gw = await startGateway(t, { upstreams: { webapp: upstream.url, timeoutMs: 3000 }, ...NO_RATE_LIMITS, ...overrides });
-  const put = (company: string, sso: Record<string, unknown>) => adminCall(gw.adminUrl, 'system.update_company_sso_config', { company, sso });
-  const provider = (company: string, clientId: string) =>
-    adminCall(gw.adminUrl, 'sso.save_provider_configuration', {
-      provider: 'keycloak',
-      company,
-      configuration: { id: company, client_id: clientId, client_secret: 's3cret-value', authorization_endpoint: `https://kc.example.com/realms/${company}/protocol/openid-connect/auth` },
-    });
-  await put('c-acme', { tenant: 'acme', domains: ['acme.com'], hosts: ['ml.acme.com'] });
-  await put('c-globex', { tenant: 'Globex', domains: ['globex.com'] });
-  await provider('c-acme', 'acme-webapp');
-  await provider('c-globex', 'globex-webapp');
+  await seedRouteTenants(gw.adminUrl);
   const stack: Stack = {
     mode: 'route',
     port: gw.publicPort,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { adminCall, publicRequest, startGateway, startUpstream } from '../helpers/gateway.js';
+import { adminCall, publicRequest, seedRouteTenants, startGateway, startUpstream } from '../helpers/gateway.js';
 
 type Test = import('tap').Test;
 const NAV = { accept: 'text/html,application/xhtml+xml', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' };
@@ -8,17 +8,7 @@ async function setup(t: Test, overrides: Record<string, unknown> = {}, env: Node
   const upstream = await startUpstream(t);
   const api = await startUpstream(t);
   const gw = await startGateway(t, { upstreams: { webapp: upstream.url, apiserver: api.url, timeoutMs: 1500 }, ...overrides }, { env });
-  const put = (company: string, sso: Record<string, unknown>) => adminCall(gw.adminUrl, 'system.update_company_sso_config', { company, sso });
-  const provider = (company: string, clientId: string) =>
-    adminCall(gw.adminUrl, 'sso.save_provider_configuration', {
-      provider: 'keycloak',
-      company,
-      configuration: { id: company, client_id: clientId, client_secret: 's3cret-value', authorization_endpoint: `https://kc.example.com/realms/${company}/protocol/openid-connect/auth` },
-    });
-  await put('c-acme', { tenant: 'acme', domains: ['acme.com'], hosts: ['ml.acme.com'] });
-  await put('c-globex', { tenant: 'Globex', domains: ['globex.com'] });
-  await provider('c-acme', 'acme-webapp');
-  await provider('c-globex', 'globex-webapp');
+  const { put, provider } = await seedRouteTenants(gw.adminUrl);
   const req = (o: Parameters<typeof publicRequest>[1]) => publicRequest(gw.publicPort, o);
   return { ...gw, upstream, api, req, put, provider };
 }
