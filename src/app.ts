@@ -190,6 +190,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
     connectTimeoutMs: config.upstreams.connectTimeoutMs,
     timeoutMs: config.upstreams.timeoutMs,
+    dropUnderscoreHeaders: config.public.dropUnderscoreHeaders,
     ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
   });
 

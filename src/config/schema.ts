@@ -35,6 +35,8 @@ export const ConfigSchema = Type.Object(
         bodyLimitBytes: Type.Integer({ minimum: 1024, default: 65536 }),
         /** Time a client has to send a whole request (headers and body), in milliseconds. */
         requestTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),
+        /** Drop every request header whose name contains `_` before the upstream (as nginx does). */
+        dropUnderscoreHeaders: Type.Boolean({ default: true }),
       },
       { ...strict, default: {} },
     ),
