@@ -29,6 +29,8 @@ export interface CompanySso {
   hosts: string[];
   /** Name shown on the gateway's pages. */
   display_name?: string;
+  /** `aud` of the signed identity assertion, instead of the tenant's origin. */
+  assertion_audience?: string;
 }
 
 /** One ClearML company with its SSO settings. */
@@ -60,6 +62,8 @@ export interface ProviderConfiguration {
   claim_groups?: string;
   group_prohibit_user_login_if_not_in_group?: boolean;
   scope?: string;
+  /** Take the email even without `email_verified: true` (the operator vouches for the IdP). */
+  trust_unverified_email?: boolean;
 }
 
 /** A saved identity provider of a company. */

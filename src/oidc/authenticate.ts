@@ -34,6 +34,7 @@ import { tenantKey } from '../tenancy/tenant-id.js';
 import type { ClientRegistry } from './client-registry.js';
 import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, FlowError, type LoginTransaction } from './flow.js';
 import { claimsToIdentity } from './identity.js';
+import { identityHeaders } from '../proxy/identity-headers.js';
 import type { Sealer } from './seal.js';
 
 /** Settings of authenticate mode. */
@@ -95,11 +96,6 @@ const IDENTITY_HEADER_CACHE_MAX = 10_000;
 /** Touch a session in the store at most this often (it is read on every request). */
 const TOUCH_EVERY_MS = 60_000;
 
-function headerValue(s: string): string {
-  const clean = s.replace(/[\x00-\x1f\x7f]/g, ' ');
-  return /^[\x20-\x7e]*$/.test(clean) ? clean : Buffer.from(clean, 'utf8').toString('latin1');
-}
-
 /** Constant-time comparison of two strings. */
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -113,19 +109,6 @@ function callbackUrlOf(origin: string, rawUrl: string, params: CallbackParams): 
   const url = new URL(`${origin}${q < 0 ? rawUrl : rawUrl.slice(0, q)}`);
   for (const [k, v] of Object.entries(params)) if (typeof v === 'string') url.searchParams.set(k, v);
   return url;
-}
-
-/** The upstream identity headers of a session. */
-export function identityHeaders(data: SessionData): Record<string, string> {
-  const id = data.identity;
-  return {
-    'x-auth-request-user': headerValue(id.email ?? id.subject),
-    'x-auth-request-email': headerValue(id.email ?? ''),
-    'x-auth-request-name': headerValue(id.name ?? ''),
-    'x-auth-request-tenant': headerValue(data.tenant),
-    'x-auth-request-groups': headerValue(id.groups.join(',')),
-    'x-auth-request-admin': id.admin ? 'true' : 'false',
-  };
 }
 
 /** The login, callback and session logic of authenticate mode, shared by the routing hooks and the guard. */
@@ -303,7 +286,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       };
       const id = await opts.sessions.create(data, opts.idleSeconds);
       metrics.loginOutcome(tenantId, 'success', 'ok');
-      req.log.info({ audit: 'login', tenant: tenantId, outcome: 'success', subject: decided.identity.subject, admin: decided.identity.admin }, 'login succeeded');
+      req.log.info({ audit: 'login', tenant: tenantId, outcome: 'success', subject: decided.identity.subject, admin: decided.identity.admin, emailDropped: decided.emailDropped }, 'login succeeded');
       return reply
         .header('set-cookie', [jar.clear(txCookie), jar.set(sessionCookie, id, { maxAge: opts.sessionTtlSeconds })])
         .header('cache-control', 'no-store')

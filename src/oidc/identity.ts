@@ -8,8 +8,12 @@
  *   one string (Keycloak attribute mappers emit either); an array of several values
  *   is ambiguous and refused. There is no way to turn the check off.
  * - Display name from `claim_name` (default `name`), email from `claim_email`
- *   (default `email`); both only when they are non-empty strings. The email is
- *   dropped when the token says `email_verified: false`.
+ *   (default `email`); both only when they are non-empty strings. The email counts
+ *   only when the token says `email_verified: true` (the boolean), unless the
+ *   provider's configuration says `trust_unverified_email: true` (an operator
+ *   vouching for an IdP that never sends the claim); a dropped email is reported in
+ *   `emailDropped` for the audit log, and the login goes on without it.
+ * - `issuer` is the token's `iss` (verified by the OIDC client), '' when absent.
  * - Claim names are looked up as given first; a name containing dots that is not a
  *   top-level claim is followed as a path into nested objects (`realm_access.roles`).
  * - With `group_enabled`, as the seed says: the IdP groups come from `claim_groups`
@@ -37,6 +41,9 @@ export const DEFAULT_CLAIMS = {
 export interface Identity {
   /** The IdP's `sub`. */
   subject: string;
+  /** The IdP's `iss`: with `subject`, the user's stable key. */
+  issuer: string;
+  /** Only when the IdP vouches for it (`email_verified: true`) or the provider is trusted to. */
   email?: string;
   name?: string;
   /** External tenant ID, as saved in the company's settings. */
@@ -64,7 +71,7 @@ export interface LoginRefusal {
 }
 
 /** Result of {@link claimsToIdentity}. */
-export type IdentityResult = { ok: true; identity: Identity } | { ok: false; refusal: LoginRefusal };
+export type IdentityResult = { ok: true; identity: Identity; emailDropped?: string } | { ok: false; refusal: LoginRefusal };
 
 const MAX_LISTED = 10;
 
@@ -92,6 +99,16 @@ function list(names: string[]): string {
 
 function refuse(reason: LoginRefusalReason, message: string, detail: string): IdentityResult {
   return { ok: false, refusal: { reason, message, detail } };
+}
+
+/** Why an email is not taken (undefined: it is). */
+function unverifiedEmail(verified: unknown, provider: ProviderConfiguration): string | undefined {
+  if (verified === true) return undefined;
+  if (verified === false) return 'email_verified is false';
+  if (provider.trust_unverified_email === true) return undefined;
+  return verified === undefined
+    ? 'no email_verified claim and the provider does not set trust_unverified_email'
+    : `email_verified is ${JSON.stringify(verified)}, not true, and the provider does not set trust_unverified_email`;
 }
 
 /**
@@ -174,13 +191,15 @@ export function claimsToIdentity(
     );
   }
 
-  const identity: Identity = { subject, tenant, groups: [], admin: false };
+  const identity: Identity = { subject, issuer: nonEmptyString(claims['iss']) ?? '', tenant, groups: [], admin: false };
   const name = nonEmptyString(readClaim(claims, provider.claim_name || DEFAULT_CLAIMS.name));
   if (name !== undefined) identity.name = name;
   const email = nonEmptyString(readClaim(claims, provider.claim_email || DEFAULT_CLAIMS.email));
-  if (email !== undefined && claims['email_verified'] !== false) identity.email = email;
+  const emailDropped = email === undefined ? undefined : unverifiedEmail(claims['email_verified'], provider);
+  if (email !== undefined && emailDropped === undefined) identity.email = email;
+  const accepted = (): IdentityResult => ({ ok: true, identity, ...(emailDropped ? { emailDropped } : {}) });
 
-  if (!provider.group_enabled) return { ok: true, identity };
+  if (!provider.group_enabled) return accepted();
 
   const prohibit = provider.group_prohibit_user_login_if_not_in_group === true;
   const groupsClaim = provider.claim_groups || DEFAULT_CLAIMS.groups;
@@ -215,5 +234,5 @@ export function claimsToIdentity(
         (identity.admin ? '; the user is in an admin group, which alone does not admit a login' : ''),
     );
   }
-  return { ok: true, identity };
+  return accepted();
 }

@@ -18,16 +18,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { sendPage } from '../pages/render.js';
 import { headerFilter } from './header-hygiene.js';
 
-/** Headers carrying the verified identity to the upstream. */
-export const IDENTITY_HEADERS = [
-  'x-auth-request-user',
-  'x-auth-request-email',
-  'x-auth-request-name',
-  'x-auth-request-tenant',
-  'x-auth-request-groups',
-  'x-auth-request-admin',
-] as const;
-
 /** What the proxy needs from each request (set by earlier plugins). */
 export interface ProxyRequestView {
   /** Extra headers to send upstream, e.g. the identity (authenticate mode). */

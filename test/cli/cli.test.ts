@@ -129,12 +129,15 @@ t.test('tenants describe: what to register, and a check of the provider', async 
   ]) t.match(text, uri);
   t.match(text, /discovery: ok/);
   t.match(text, /all checks passed/);
+  t.match(text, /Email: email is forwarded only when the ID token says email_verified: true/, 'the email policy is explained');
+  t.match(text, /needs trust_unverified_email: true/);
 
-  writeFileSync(file, stringify({ companies: [{ company: 'c-acme', providers: [{ provider: 'keycloak', configuration: { id: 'kc', client_id: 'acme-web', issuer: idp.issuer, token_endpoint: 'http://127.0.0.1:1/wrong' } }] }] }));
+  writeFileSync(file, stringify({ companies: [{ company: 'c-acme', providers: [{ provider: 'keycloak', configuration: { id: 'kc', client_id: 'acme-web', issuer: idp.issuer, token_endpoint: 'http://127.0.0.1:1/wrong', trust_unverified_email: true } }] }] }));
   await main(['import', file, '--config', config], io().io);
   const m = io();
   t.equal(await main(['tenants', 'describe', 'acme', '--config', config], m.io), 1);
   t.match(m.out(), /token_endpoint: stored http:\/\/127\.0\.0\.1:1\/wrong but the provider announces/);
+  t.match(m.out(), /Email: email is trusted without email_verified \(trust_unverified_email: true\)/, 'a trusted provider is called out');
   const unknown = io();
   t.equal(await main(['tenants', 'describe', 'nobody', '--config', config], unknown.io), 1);
   t.match(unknown.out(), /no tenant "nobody"/);
