@@ -88,6 +88,25 @@ export interface ClientRecord {
   tenant?: string;
 }
 
+/**
+ * A key the gateway signs identity assertions with (X-Auth-Request-Jwt), kept in the
+ * directory so every replica signs with the same one.
+ */
+export interface SigningKey {
+  /** Key id, the JWT header's `kid`. */
+  kid: string;
+  /** JWS algorithm, e.g. `ES256`. */
+  alg: string;
+  /** Private key as a JWK (never leaves the gateway). */
+  privateJwk: Record<string, unknown>;
+  /** Public key as a JWK, published at /.well-known/jwks.json. */
+  publicJwk: Record<string, unknown>;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** When it stopped signing (a newer key took over); absent for the current key. */
+  retiredAt?: number;
+}
+
 /** What a write changed, so caches can invalidate exactly the affected keys. */
 export interface WriteResult<T> {
   previous?: T;
@@ -141,4 +160,17 @@ export interface TenantStore {
   findTenantByHost(host: string): Promise<string | undefined>;
   /** The provider with this exact client_id, and its company's tenant. */
   findClient(clientId: string): Promise<ClientRecord | undefined>;
+
+  /** Every assertion signing key, the current one (no `retiredAt`) first, then newest first. */
+  listSigningKeys(): Promise<SigningKey[]>;
+  /**
+   * Stores `key` as the current signing key unless there is one already, in one
+   * transaction (replicas starting together agree on one key); returns the current key.
+   */
+  ensureSigningKey(key: SigningKey): Promise<SigningKey>;
+  /**
+   * Makes `key` the current signing key, in one transaction: the previous current key
+   * gets `retiredAt = key.createdAt`, and keys retired before `dropRetiredBefore` are deleted.
+   */
+  rotateSigningKey(key: SigningKey, dropRetiredBefore: number): Promise<void>;
 }
