@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
+import identityAssertion, { JWKS_PATH, setupAssertion } from './assertion/plugin.js';
 import { DirectoryAdmin } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
 import { StoreUnavailableError } from './errors.js';
@@ -128,6 +129,8 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   const admin = Fastify(fastifyOptions(logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false, 30_000)) as unknown as FastifyInstance;
 
   const anyHostPaths = new Set(['/healthz', '/readyz']);
+  const assertion = await setupAssertion(config, store, directory, logger, deps.now);
+  if (assertion) anyHostPaths.add(JWKS_PATH);
   pub.decorateRequest('proxyView', undefined);
   installErrorPages(pub);
   await pub.register(health, { checks: readiness });
@@ -185,6 +188,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     await pub.register(emailDiscovery, { directory, metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
   }
   if (authenticator) await pub.register(authenticate, { authenticator });
+  if (assertion) await pub.register(identityAssertion, assertion);
   await pub.register(upstreamProxy, {
     webapp: config.upstreams.webapp,
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),

@@ -122,6 +122,19 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    assertion: Type.Object(
+      {
+        /** Send X-Auth-Request-Jwt and publish /.well-known/jwks.json (authenticate mode). */
+        enabled: Type.Boolean({ default: true }),
+        /** Lifetime of each assertion, in seconds. */
+        ttlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 60 }),
+        /** Each replica re-reads the signing keys at most this often (a rotation reaches it within this time). */
+        keyRefreshSeconds: Seconds(60),
+        /** After a rotation, the previous public key stays published this long. */
+        rotationGraceSeconds: Seconds(86400, 600),
+      },
+      { ...strict, default: {} },
+    ),
     rateLimit: Type.Object(
       {
         /** Per client address, per minute. */

@@ -24,6 +24,8 @@ export interface ProxyRequestView {
   upstreamHeaders?: Record<string, string>;
   /** Query string to send instead of the client's (without `?`); '' sends none. */
   upstreamQuery?: string;
+  /** The signed identity assertion, sent as X-Auth-Request-Jwt. */
+  assertion?: string;
   /** Cookie names the upstream must not see. */
   hiddenCookies?: string[];
   /** Host the client asked for, normalised, and the public scheme. */
@@ -75,6 +77,7 @@ function applyView(req: FastifyRequest, prior: string | string[] | undefined, ou
     else delete out.cookie;
   }
   if (view?.upstreamHeaders) Object.assign(out, view.upstreamHeaders);
+  if (view?.assertion) out['x-auth-request-jwt'] = view.assertion;
   return out;
 }
 

@@ -138,6 +138,13 @@ t.test('tenants describe: what to register, and a check of the provider', async 
   t.equal(await main(['tenants', 'describe', 'acme', '--config', config], m.io), 1);
   t.match(m.out(), /token_endpoint: stored http:\/\/127\.0\.0\.1:1\/wrong but the provider announces/);
   t.match(m.out(), /Email: email is trusted without email_verified \(trust_unverified_email: true\)/, 'a trusted provider is called out');
+  const rotated = io();
+  t.equal(await main(['keys', 'rotate', '--config', config], rotated.io), 0, rotated.err());
+  t.match(rotated.out(), /keys: \S+ is the new signing key/);
+  const again = io();
+  await main(['keys', 'rotate', '--config', config], again.io);
+  t.not(again.out(), rotated.out(), 'each rotation makes a new key');
+  t.equal(await main(['keys', 'list', '--config', config], io().io), 2, 'an unknown keys subcommand is a usage error');
   const unknown = io();
   t.equal(await main(['tenants', 'describe', 'nobody', '--config', config], unknown.io), 1);
   t.match(unknown.out(), /no tenant "nobody"/);

@@ -1,0 +1,87 @@
+/**
+ * The signed identity assertion on the public listener (authenticate mode).
+ *
+ * Rules:
+ * - `GET /.well-known/jwks.json` answers on any host, before host resolution (like
+ *   /healthz), with the current and recently retired public keys and
+ *   `Cache-Control: public, max-age=300`;
+ * - every request admitted with a session (its identity headers set) gets
+ *   `X-Auth-Request-Jwt`; the token is signed at most about once per `ttlSeconds` per
+ *   session and origin (see signer.ts), so the proxy path stays synchronous on a hit;
+ * - `aud` is the company's `assertion_audience`, else the origin the user is on.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config/schema.js';
+import type { CachedDirectory } from '../directory/cached-directory.js';
+import type { TenantStore } from '../directory/types.js';
+import { KeyRing } from './keys.js';
+import { AssertionSigner } from './signer.js';
+
+/** Where the public keys are published. */
+export const JWKS_PATH = '/.well-known/jwks.json';
+/** How long clients may cache the JWK Set, in seconds. */
+export const JWKS_MAX_AGE_SECONDS = 300;
+
+/** What the plugin needs. */
+export interface AssertionOptions {
+  keys: KeyRing;
+  signer: AssertionSigner;
+  directory: CachedDirectory;
+}
+
+/** The assertion's parts for this configuration, keys loaded (generated on first start); undefined when off. */
+export async function setupAssertion(
+  config: Config,
+  store: TenantStore,
+  directory: CachedDirectory,
+  log: { warn(obj: object, msg: string): void },
+  now?: () => number,
+): Promise<AssertionOptions | undefined> {
+  if (config.mode !== 'authenticate' || !config.assertion.enabled) return undefined;
+  const keys = new KeyRing({
+    store,
+    graceMs: config.assertion.rotationGraceSeconds * 1000,
+    refreshMs: config.assertion.keyRefreshSeconds * 1000,
+    onError: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'assertion keys could not be refreshed; the loaded keys stay in use'),
+    ...(now ? { now } : {}),
+  });
+  await keys.init();
+  const issuer = config.public.url.replace(/\/+$/, '');
+  const signer = new AssertionSigner({ keys, issuer, ttlSeconds: config.assertion.ttlSeconds, ...(now ? { now } : {}) });
+  return { keys, signer, directory };
+}
+
+async function identityAssertion(app: FastifyInstance, opts: AssertionOptions): Promise<void> {
+  const { keys, signer, directory } = opts;
+  app.get(JWKS_PATH, { logLevel: 'warn' }, (_req, reply) =>
+    reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`).type('application/json').send(keys.jwks()),
+  );
+
+  const audienceOf = async (req: FastifyRequest, tenant: string): Promise<string> => {
+    const record = req.gate.tenant ?? (await directory.tenant(tenant));
+    return record?.company.sso.assertion_audience ?? req.gate.origin;
+  };
+
+  app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    const session = req.authSession;
+    const view = req.proxyView;
+    if (!session || !view?.upstreamHeaders || reply.sent) return done();
+    const identity = view.upstreamHeaders;
+    const origin = req.gate.origin;
+    const hit = signer.cached(session.id, origin, identity);
+    if (hit) {
+      view.assertion = hit;
+      return done();
+    }
+    audienceOf(req, session.data.tenant)
+      .then((aud) => signer.sign(session.id, origin, identity, session.data, aud))
+      .then((token) => {
+        view.assertion = token;
+        done();
+      }, done);
+  });
+}
+
+/** Registers the JWKS route and the assertion hook; register it after the authenticate plugin. */
+export default fp(identityAssertion, { name: 'tenant-gate-identity-assertion', fastify: '5.x', dependencies: ['tenant-gate-authenticate'] });
