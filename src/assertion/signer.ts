@@ -39,6 +39,9 @@ interface Entry {
   kid: string;
 }
 
+/** Origins one session keeps a token for (a user moves between a few hosts at most). */
+const MAX_VIEWS_PER_SESSION = 8;
+
 /** A hash of the session id for the `sid` claim: ties assertions of one session together without revealing it. */
 export function sessionHash(sessionId: string): string {
   return createHash('sha256').update(`tenant-gate sid\n${sessionId}`).digest('base64url').slice(0, 32);
@@ -48,7 +51,8 @@ export function sessionHash(sessionId: string): string {
 export class AssertionSigner {
   readonly #o: AssertionSignerOptions;
   readonly #now: () => number;
-  readonly #cache: LRUCache<string, Entry>;
+  /** Session id -> view -> token: no key string is built on the request path. */
+  readonly #cache: LRUCache<string, Map<string, Entry>>;
   readonly #renewBeforeMs: number;
 
   constructor(opts: AssertionSignerOptions) {
@@ -60,7 +64,7 @@ export class AssertionSigner {
 
   /** The cached token of this session and view, when still fresh. `identity` is the object the token must describe. */
   cached(sessionId: string, view: string, identity: object): string | undefined {
-    const e = this.#cache.get(`${view}\n${sessionId}`);
+    const e = this.#cache.get(sessionId)?.get(view);
     return e && e.identity === identity && this.#now() < e.renewAt && e.kid === this.#o.keys.current().kid ? e.token : undefined;
   }
 
@@ -85,7 +89,10 @@ export class AssertionSigner {
       .setIssuedAt(iat)
       .setExpirationTime(iat + this.#o.ttlSeconds)
       .sign(key);
-    this.#cache.set(`${view}\n${sessionId}`, { token, identity, kid, renewAt: iat * 1000 + this.#o.ttlSeconds * 1000 - this.#renewBeforeMs });
+    let views = this.#cache.get(sessionId);
+    if (!views) this.#cache.set(sessionId, (views = new Map()));
+    if (views.size >= MAX_VIEWS_PER_SESSION) views.clear();
+    views.set(view, { token, identity, kid, renewAt: iat * 1000 + this.#o.ttlSeconds * 1000 - this.#renewBeforeMs });
     return token;
   }
 }
