@@ -10,8 +10,8 @@
  * - never rename a value: operators alert on them.
  */
 
-/** Why a `/callback_<client_id>` request was refused before anything else ran (400 page). */
-export const CALLBACK_REFUSALS = [
+/** Why a `/callback_<client_id>` request's path or query is malformed (src/tenancy/callback.ts). */
+export const CALLBACK_SHAPE_REFUSALS = [
   'bad_path',
   'control_char',
   'backslash',
@@ -30,11 +30,13 @@ export const CALLBACK_REFUSALS = [
   'missing_state',
   'missing_code',
   'both_code_and_error',
-  'unknown_client',
-  'wrong_tenant',
-  'bad_form_post',
-  'bad_method',
 ] as const;
+
+/** A malformed-callback reason. */
+export type CallbackShapeRefusal = (typeof CALLBACK_SHAPE_REFUSALS)[number];
+
+/** Why a `/callback_<client_id>` request was refused before anything else ran (400 page). */
+export const CALLBACK_REFUSALS = [...CALLBACK_SHAPE_REFUSALS, 'unknown_client', 'wrong_tenant', 'bad_form_post', 'bad_method'] as const;
 
 /** A callback refusal reason. */
 export type CallbackRefusalReason = (typeof CALLBACK_REFUSALS)[number];

@@ -3,15 +3,16 @@
  */
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DirectoryCounters, LookupKind } from '../directory/cached-directory.js';
+import { CALLBACK_REFUSALS, type CallbackRefusalReason, type LoginOutcome, type LoginReason } from '../reasons.js';
 
 /** Every metric the gateway exports. */
 export interface Metrics {
   readonly registry: Registry;
   readonly directory: DirectoryCounters;
   /** A callback refused before reaching the webapp, by reason. */
-  callbackRefused(reason: string, tenant?: string): void;
+  callbackRefused(reason: CallbackRefusalReason, tenant?: string): void;
   /** A login decision in authenticate mode. */
-  loginOutcome(tenant: string, outcome: 'success' | 'refused' | 'error', reason: string): void;
+  loginOutcome(tenant: string, outcome: LoginOutcome, reason: LoginReason): void;
   /** A request refused because its Host names nothing the gateway serves. */
   unknownHost(): void;
   /** An email discovery attempt, found or not. */
@@ -51,6 +52,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  for (const reason of CALLBACK_REFUSALS) refused.labels({ reason, tenant: '' });
   const kinds: LookupKind[] = ['tenant', 'domain', 'host', 'client'];
   const count = (result: string) => {
     const children = new Map(kinds.map((kind) => [kind, lookups.labels({ kind, result })]));
