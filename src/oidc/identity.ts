@@ -24,6 +24,7 @@
  * - Without `group_enabled` the groups claim is not read: no groups, not admin.
  */
 import type { CompanySso, ProviderConfiguration } from '../directory/types.js';
+import type { Identity } from '../session/types.js';
 import { tenantClaimMatches } from '../tenancy/isolation.js';
 
 /** Claim names used when the provider configuration does not name them. */
@@ -34,18 +35,7 @@ export const DEFAULT_CLAIMS = {
   groups: 'groups',
 } as const;
 
-/** Who logged in, as forwarded to the upstream. */
-export interface Identity {
-  /** The IdP's `sub`. */
-  subject: string;
-  email?: string;
-  name?: string;
-  /** External tenant ID, as saved in the company's settings. */
-  tenant: string;
-  /** ClearML group names, translated and filtered to the tenant's groups. */
-  groups: string[];
-  admin: boolean;
-}
+export type { Identity } from '../session/types.js';
 
 /** Why a login is refused by policy. */
 export type LoginRefusalReason =

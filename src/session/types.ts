@@ -10,8 +10,21 @@
  *   of such ids do nothing; none of them throws;
  * - what `get` returns is a copy: changing it does not change the store;
  * - `consumeOnce` answers true for the first use of a key within its TTL only.
+ *
+ * A leaf module: it imports nothing of the gateway's.
  */
-import type { Identity } from '../oidc/identity.js';
+/** Who logged in, as forwarded to the upstream. */
+export interface Identity {
+  /** The IdP's `sub`. */
+  subject: string;
+  email?: string;
+  name?: string;
+  /** External tenant ID, as saved in the company's settings. */
+  tenant: string;
+  /** ClearML group names, translated and filtered to the tenant's groups. */
+  groups: string[];
+  admin: boolean;
+}
 
 /** One logged-in user's session. Times are milliseconds since the epoch. */
 export interface SessionData {
