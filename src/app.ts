@@ -22,6 +22,10 @@ import type { TenantStore } from './directory/types.js';
 import { createLogger } from './logger.js';
 import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { providerCallHook } from './observability/provider-calls.js';
+import requestTiming, { upstreamObserver } from './observability/request-timing.js';
+import { tracedSessions, tracedStore } from './observability/traced-backends.js';
+import { createTracing, tracingSettings, type Tracing } from './observability/tracing.js';
 import { installErrorPages } from './pages/error-pages.js';
 import authenticate, { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
 import { ClientRegistry } from './oidc/client-registry.js';
@@ -49,6 +53,8 @@ export interface GatewayDeps {
   sessions?: SessionStore;
   /** How directory writes reach other replicas (default: none, a single process). */
   bus?: InvalidationBus;
+  /** Tracing (default: from the config and the OTEL_* environment). */
+  tracing?: Tracing;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -103,6 +109,7 @@ function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] 
 export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   const logger = deps.logger ?? createLogger(config.log.level);
   const metrics = deps.metrics ?? createMetrics();
+  const tracing = deps.tracing ?? createTracing(tracingSettings(config.tracing, process.env));
   const storeLogger = logger.child({ component: 'store' });
   const store = deps.store ?? (await createStore(config.store.url, { logger: storeLogger, ...(deps.cwd !== undefined ? { cwd: deps.cwd } : {}) }));
   await store.init();
@@ -111,7 +118,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     redis.on('error', (err: Error) => logger.warn({ component: 'redis', err: err.message }, 'Redis connection failed'));
     await redis.connect().catch((err: Error) => logger.error({ component: 'redis', err: err.message }, 'Redis is not reachable yet'));
   }
-  const directory = new CachedDirectory(store, {
+  const directory = new CachedDirectory(tracing.enabled ? tracedStore(store, tracing) : store, {
     max: config.cache.max,
     ttlMs: config.cache.ttlSeconds * 1000,
     negativeTtlMs: config.cache.negativeTtlSeconds * 1000,
@@ -129,6 +136,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
 
   const anyHostPaths = new Set(['/healthz', '/readyz']);
   pub.decorateRequest('proxyView', undefined);
+  await pub.register(requestTiming, { metrics, tracing });
   installErrorPages(pub);
   await pub.register(health, { checks: readiness });
   await pub.register(rateLimit, {
@@ -140,16 +148,18 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   await pub.register(hostContext, { publicUrl: config.public.url, baseHosts, baseDomain, directory, metrics, anyHostPaths });
   let authenticator: Authenticator | undefined;
   let registry: ClientRegistry | undefined;
-  const sessions: SessionStore | undefined =
+  const rawSessions: SessionStore | undefined =
     config.mode !== 'authenticate'
       ? undefined
       : (deps.sessions ?? (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore()));
+  const sessions = rawSessions && tracing.enabled ? tracedSessions(rawSessions, tracing) : rawSessions;
   if (sessions) {
     readiness.push({ name: 'sessions', check: () => sessions.ping() });
     registry = new ClientRegistry({
       httpTimeoutMs: config.oidc.httpTimeoutMs,
       retryMaxSeconds: config.oidc.discoveryRetryMaxSeconds,
       log: logger.child({ component: 'oidc' }),
+      instrument: providerCallHook(metrics, tracing),
       ...(deps.now ? { now: deps.now } : {}),
     });
     authenticator = createAuthenticator({
@@ -190,6 +200,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
     connectTimeoutMs: config.upstreams.connectTimeoutMs,
     timeoutMs: config.upstreams.timeoutMs,
+    observer: upstreamObserver(tracing),
     ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
   });
 
@@ -222,11 +233,13 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       void bus.publish(keys);
     },
   });
+  metrics.watchBackends([...readiness, ...(redis ? [{ name: 'redis', check: async () => void (await redis.ping()) }] : [])]);
+  if (rawSessions?.count) metrics.watchSessions(rawSessions.count.bind(rawSessions));
   await admin.register(health, { checks: readiness });
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: metrics.adminAuthFailure });
 
   let closed = false;
   return {
@@ -249,6 +262,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       await bus.close();
       await Promise.all([store.close(), sessions?.close()]);
       if (redis) await redis.quit().catch(() => redis.disconnect());
+      await tracing.shutdown().catch(() => undefined);
     },
   };
 }

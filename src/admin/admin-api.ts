@@ -23,6 +23,8 @@ export interface AdminApiOptions {
   bodyLimit: number;
   /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
   throttle?: AuthThrottle;
+  /** Told of every call refused for missing or wrong credentials (metrics). */
+  onAuthFailure?: (reason: 'missing' | 'bad') => void;
 }
 
 type Handler = (body: unknown) => Promise<Record<string, unknown>>;
@@ -133,6 +135,7 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
       if (auth.ok) throttle.succeeded(req.ip);
       else if (auth.reason === 'bad') throttle.failed(req.ip);
       if (!auth.ok) {
+        opts.onAuthFailure?.(auth.reason);
         reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');
         req.log.warn({ endpoint: name, reason: auth.reason }, 'admin authentication failed');
         return send(req, reply, name, version, auth.reason === 'missing'

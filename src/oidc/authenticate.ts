@@ -220,7 +220,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       }
       let config;
       try {
-        config = await opts.registry.get(provider);
+        config = await opts.registry.get(provider, tenantId);
       } catch (err) {
         req.log.error({ tenant: tenantId, err: err instanceof GatewayError ? err.detail ?? err.message : String(err) }, 'identity provider unavailable');
         return refuse(req, reply, 503, tenantId, 'provider_unavailable', "The organisation's identity provider cannot be reached. Please try again in a moment.");
@@ -268,7 +268,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       if (!tenant) return refuse(req, reply, 400, tenantId, 'unknown_tenant', 'This organisation is no longer set up for sign-in.');
       let result;
       try {
-        const config = await opts.registry.get(client.provider);
+        const config = await opts.registry.get(client.provider, tenantId);
         result = await finishLogin(config, {
           callbackUrl: callbackUrlOf(req.gate.origin, req.url, params),
           transaction: sealed.tx,
@@ -330,7 +330,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     if (!client) return reply.redirect(local, 302);
     let config;
     try {
-      config = await opts.registry.get(client.provider);
+      config = await opts.registry.get(client.provider, data.tenant);
     } catch {
       return reply.redirect(local, 302);
     }
