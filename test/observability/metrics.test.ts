@@ -1,19 +1,8 @@
 import t from 'tap';
 import { classifyRequest } from '../../src/observability/request-timing.js';
 import { createMetrics, TenantLabels } from '../../src/observability/metrics.js';
+import { sample } from '../helpers/metrics-text.js';
 import { adminCall, publicRequest, seedRouteTenants, startGateway, startUpstream } from '../helpers/gateway.js';
-
-/** The value of one sample line of a Prometheus text exposition, or undefined. */
-export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got = Object.fromEntries([...(m[3] ?? '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[4]);
-  }
-  return undefined;
-}
 
 t.test('requests are classified by path shape, host and whether they went upstream', async (t) => {
   const table: Array<[string, boolean, boolean, string]> = [
