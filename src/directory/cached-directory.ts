@@ -11,6 +11,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { StoreUnavailableError } from '../errors.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
 import type { ClientRecord, TenantRecord, TenantStore } from './types.js';
 
 /** The kinds of lookups, used as cache key prefixes and metric labels. */
@@ -59,7 +60,7 @@ const PREFIX: Record<LookupKind, string> = { tenant: 't:', domain: 'd:', host: '
 
 /** Builds the cache key of a lookup; keys are what invalidation messages carry. */
 export function directoryKey(kind: LookupKind, value: string): string {
-  return PREFIX[kind] + (kind === 'client' ? value : value.toLowerCase());
+  return PREFIX[kind] + (kind === 'client' ? value : kind === 'tenant' ? tenantKey(value) : value.toLowerCase());
 }
 
 /** Cached, coalescing, stale-tolerant lookups over a `TenantStore`. */

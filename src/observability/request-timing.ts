@@ -117,7 +117,7 @@ async function requestTiming(app: FastifyInstance, opts: RequestTimingOptions): 
   app.addHook('onResponse', (req, reply, done) => {
     const status = reply.statusCode;
     const sentAt = req.upstreamSentAt;
-    const tenant = req.gate?.tenant?.company.sso.tenant;
+    const tenant = req.gate?.site?.tenant?.company.sso.tenant;
     const cls = classifyRequest(req.url, tenant !== undefined, sentAt !== 0);
     metrics.request(cls, tenant, reply.elapsedTime / 1000, status);
     if (sentAt !== 0) {

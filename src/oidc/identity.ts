@@ -4,7 +4,7 @@
  * Rules:
  * - `sub` is required (a non-empty string).
  * - The tenant claim (`claim_tenant`, default `tenant_key`) must name the company's
- *   tenant, compared case-insensitively. It may be a string or an array of exactly
+ *   tenant (src/tenancy/isolation.ts: ASCII-only case folding, look-alikes never match). It may be a string or an array of exactly
  *   one string (Keycloak attribute mappers emit either); an array of several values
  *   is ambiguous and refused. There is no way to turn the check off.
  * - Display name from `claim_name` (default `name`), email from `claim_email`
@@ -24,6 +24,7 @@
  * - Without `group_enabled` the groups claim is not read: no groups, not admin.
  */
 import type { CompanySso, ProviderConfiguration } from '../directory/types.js';
+import { tenantClaimMatches } from '../tenancy/isolation.js';
 
 /** Claim names used when the provider configuration does not name them. */
 export const DEFAULT_CLAIMS = {
@@ -166,7 +167,7 @@ export function claimsToIdentity(
         : `the \`${tenantClaim}\` claim in ${from} is a ${single === null ? 'null' : typeof single}, not a string`,
     );
   }
-  if (single.toLowerCase() !== tenant.toLowerCase()) {
+  if (!tenantClaimMatches(single, tenant)) {
     return refuse(
       'tenant_mismatch',
       notInTenant,
