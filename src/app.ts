@@ -23,6 +23,10 @@ import type { TenantStore } from './directory/types.js';
 import { createLogger } from './logger.js';
 import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { providerCallHook } from './observability/provider-calls.js';
+import requestTiming, { upstreamObserver } from './observability/request-timing.js';
+import { tracedSessions, tracedStore } from './observability/traced-backends.js';
+import { createTracing, tracingSettings, type Tracing } from './observability/tracing.js';
 import { installErrorPages } from './pages/error-pages.js';
 import { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
 import { ClientRegistry } from './oidc/client-registry.js';
@@ -51,6 +55,8 @@ export interface GatewayDeps {
   sessions?: SessionStore;
   /** How directory writes reach other replicas (default: none, a single process). */
   bus?: InvalidationBus;
+  /** Tracing (default: from the config and the OTEL_* environment). */
+  tracing?: Tracing;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -105,6 +111,7 @@ function fastifyOptions(logger: FastifyBaseLogger, bodyLimit: number, trustProxy
 interface Backends {
   logger: Logger;
   metrics: Metrics;
+  tracing: Tracing;
   store: TenantStore;
   redis: Redis | undefined;
   directory: CachedDirectory;
@@ -123,6 +130,7 @@ const ANY_HOST_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
 async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends> {
   const logger = deps.logger ?? createLogger(config.log.level);
   const metrics = deps.metrics ?? createMetrics();
+  const tracing = deps.tracing ?? createTracing(tracingSettings(config.tracing, process.env));
   const storeLogger = logger.child({ component: 'store' });
   const store = deps.store ?? (await createStore(config.store.url, { logger: storeLogger, ...(deps.cwd !== undefined ? { cwd: deps.cwd } : {}) }));
   await store.init();
@@ -131,7 +139,7 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
     redis.on('error', (err: Error) => logger.warn({ component: 'redis', err: err.message }, 'Redis connection failed'));
     await redis.connect().catch((err: Error) => logger.error({ component: 'redis', err: err.message }, 'Redis is not reachable yet'));
   }
-  const directory = new CachedDirectory(store, {
+  const directory = new CachedDirectory(tracing.enabled ? tracedStore(store, tracing) : store, {
     max: config.cache.max,
     ttlMs: config.cache.ttlSeconds * 1000,
     negativeTtlMs: config.cache.negativeTtlSeconds * 1000,
@@ -147,11 +155,14 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
       deps.sessions ??
       (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore());
     const s = sessions;
+    if (s.count) metrics.watchSessions(s.count.bind(s));
+    if (tracing.enabled) sessions = tracedSessions(s, tracing);
     readiness.push({ name: 'sessions', check: () => s.ping() });
     registry = new ClientRegistry({
       httpTimeoutMs: config.oidc.httpTimeoutMs,
       retryMaxSeconds: config.oidc.discoveryRetryMaxSeconds,
       log: logger.child({ component: 'oidc' }),
+      instrument: providerCallHook(metrics, tracing),
       ...(deps.now ? { now: deps.now } : {}),
     });
   }
@@ -168,7 +179,8 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
       registry?.invalidate();
     },
   });
-  return { logger, metrics, store, redis, directory, sessions, registry, bus, readiness, dropKeys };
+  metrics.watchBackends([...readiness, ...(redis ? [{ name: 'redis', check: async () => void (await redis.ping()) }] : [])]);
+  return { logger, metrics, tracing, store, redis, directory, sessions, registry, bus, readiness, dropKeys };
 }
 
 /** Builds authenticate mode over the backends (undefined in route mode). */
@@ -196,6 +208,7 @@ function authenticatorFor(config: Config, b: Backends, deps: GatewayDeps): Authe
 async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Promise<FastifyInstance> {
   const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
   const pub: FastifyInstance = Fastify(fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs));
+  await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing });
   installErrorPages(pub);
   await pub.register(health, { checks: b.readiness });
   await pub.register(rateLimit, {
@@ -232,6 +245,7 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
     connectTimeoutMs: config.upstreams.connectTimeoutMs,
     timeoutMs: config.upstreams.timeoutMs,
+    observer: upstreamObserver(b.tracing),
     ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
   });
   return pub;
@@ -259,7 +273,7 @@ async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance>
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
     reply.header('content-type', b.metrics.registry.contentType).send(await b.metrics.registry.metrics()),
   );
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: b.metrics.adminAuthFailure });
   return admin;
 }
 
@@ -289,6 +303,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       await b.bus.close();
       await Promise.all([b.store.close(), b.sessions?.close()]);
       if (b.redis) await b.redis.quit().catch(() => b.redis?.disconnect());
+      await b.tracing.shutdown().catch(() => undefined);
     },
   };
 }

@@ -24,6 +24,8 @@ export interface AdminApiOptions {
   bodyLimit: number;
   /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
   throttle?: AuthThrottle;
+  /** Told of every call refused for missing or wrong credentials (metrics). */
+  onAuthFailure?: (reason: 'missing' | 'bad') => void;
 }
 
 type Handler = (body: unknown) => Promise<Record<string, unknown>>;
@@ -114,6 +116,7 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
       if (checked.ok) throttle.succeeded(req.ip);
       else if (checked.reason === 'bad') throttle.failed(req.ip);
       if (!checked.ok) {
+        opts.onAuthFailure?.(checked.reason);
         reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');
         req.log.warn({ endpoint: name, reason: checked.reason }, 'admin authentication failed');
         return send(req, reply, name, version, checked.reason === 'missing'

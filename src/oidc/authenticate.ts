@@ -194,7 +194,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       }
       let config;
       try {
-        config = await opts.registry.get(provider);
+        config = await opts.registry.get(provider, tenantId);
       } catch (err) {
         reply.request.log.error({ tenant: tenantId, err: err instanceof GatewayError ? err.detail ?? err.message : String(err) }, 'identity provider unavailable');
         return refuse(ctx, reply, 503, tenantId, 'provider_unavailable', "The organisation's identity provider cannot be reached. Please try again in a moment.");
@@ -241,7 +241,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       if (!tenant) return refuse(ctx, reply, 400, tenantId, 'unknown_tenant', 'This organisation is no longer set up for sign-in.');
       let result;
       try {
-        const config = await opts.registry.get(client.provider);
+        const config = await opts.registry.get(client.provider, tenantId);
         result = await finishLogin(config, {
           callbackUrl: callbackUrlOf(ctx.site.origin, ctx.path, params),
           transaction: sealed.tx,
@@ -297,7 +297,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       if (!client) return reply.redirect(local, 302);
       let config;
       try {
-        config = await opts.registry.get(client.provider);
+        config = await opts.registry.get(client.provider, data.tenant);
       } catch {
         return reply.redirect(local, 302);
       }

@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import fp from 'fastify-plugin';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { UpstreamObserver } from '../observability/request-timing.js';
 import { sendPage } from '../pages/render.js';
 import type { UpstreamView } from '../pipeline/decision.js';
 
@@ -34,6 +35,8 @@ export interface UpstreamProxyOptions {
   timeoutMs: number;
   /** Checks (and may rewrite) each Location the upstream answers with. */
   guardLocation?: (req: FastifyRequest, location: string) => string;
+  /** Told when each upstream request is sent and answered (metrics, traces). */
+  observer?: UpstreamObserver;
 }
 
 /** The Cookie header without the pairs of these names (pairs and their spacing otherwise kept). */
@@ -78,10 +81,20 @@ function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders
   return out;
 }
 
+function observed(observer: UpstreamObserver | undefined) {
+  if (!observer) return rewriteRequestHeaders;
+  return (req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders => {
+    const out = rewriteRequestHeaders(req, headers);
+    observer.sent(req, out);
+    return out;
+  };
+}
+
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
-function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined) {
+function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined, observer: UpstreamObserver | undefined) {
   return (headers: Record<string, unknown>, req: FastifyRequest): Record<string, unknown> => {
+    observer?.answered(req);
     const out: Record<string, unknown> = {};
     for (const name in headers) if (!HOP_BY_HOP_RESPONSE.has(name)) out[name] = headers[name];
     if (guard && typeof out.location === 'string') out.location = guard(req, out.location);
@@ -117,8 +130,8 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     disableRequestLogging: true,
     websocket: true,
     replyOptions: {
-      rewriteRequestHeaders,
-      rewriteHeaders: responseRewriter(opts.guardLocation),
+      rewriteRequestHeaders: observed(opts.observer),
+      rewriteHeaders: responseRewriter(opts.guardLocation, opts.observer),
       queryString,
       onError,
       retryDelay: () => null,

@@ -72,6 +72,8 @@ export interface SessionStore {
    *   used to make login transactions single-use.
    */
   consumeOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Optional: how many sessions the store holds (exported as a gauge). */
+  count?(): Promise<number>;
   /** Throws when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
