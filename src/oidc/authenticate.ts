@@ -11,16 +11,18 @@
  *   exchange and ID token checks; the claims must name the tenant and, with group
  *   integration, a mapped group; every refusal is a page, a log line with the reason
  *   and a per-tenant counter, and creates no session;
- * - a session is valid only on its tenant's hosts and the base host
- *   (src/tenancy/isolation.ts);
+ * - a session is valid only on its tenant's hosts and the base host, and only while
+ *   the directory still backs it (src/tenancy/isolation.ts); its groups and admin flag
+ *   follow the company's current group settings, recomputed from the IdP groups kept
+ *   at login; a session the directory no longer backs is ended;
  * - the identity reaches the upstream only in the X-Auth-Request-* headers built here;
  *   the gateway's own cookies never reach it;
  * - logout ends the session and, when the provider asks for it, the provider session.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import type { CachedDirectory } from '../directory/cached-directory.js';
-import type { ClientRecord } from '../directory/types.js';
+import { NOT_CACHED, type CachedDirectory } from '../directory/cached-directory.js';
+import type { ClientRecord, TenantRecord } from '../directory/types.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { escapeHtml, sendPage } from '../pages/render.js';
@@ -33,10 +35,10 @@ import { readCookie, singleQueryParam } from '../routing/request-shape.js';
 import { cookieJar } from '../session/cookies.js';
 import type { SessionData, SessionStore } from '../session/types.js';
 import type { CallbackParams } from '../tenancy/callback.js';
-import { sessionValidOnHost, transactionMatches } from '../tenancy/isolation.js';
+import { providerOfSession, sessionValidOnHost, transactionMatches } from '../tenancy/isolation.js';
 import type { ClientRegistry } from './client-registry.js';
 import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, FlowError, type LoginTransaction } from './flow.js';
-import { claimsToIdentity } from './identity.js';
+import { claimsToIdentity, regroup } from './identity.js';
 import type { Sealer } from './seal.js';
 
 /** Settings of authenticate mode. */
@@ -122,17 +124,13 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
   const txCookie = jar.name(`${opts.sessionCookie}_tx`);
   const hiddenCookies = [sessionCookie, txCookie] as const;
   const { metrics } = opts;
-  /** A session's identity never changes: its upstream headers are built once per session id. */
-  const headersBySession = new Map<string, Record<string, string>>();
-  const identityOf = (session: LoadedSession): Record<string, string> => {
-    let headers = headersBySession.get(session.id);
-    if (!headers) {
-      headers = identityHeaders(session.data);
-      if (headersBySession.size >= IDENTITY_HEADER_CACHE_MAX) headersBySession.clear();
-      headersBySession.set(session.id, headers);
-    }
-    return headers;
-  };
+  /**
+   * The upstream headers of each live session, with the tenant record they were
+   * computed under: when the directory hands out a new record (any write to the
+   * company or its providers), groups and admin are recomputed.
+   */
+  const headersBySession = new Map<string, { record: TenantRecord; headers: Record<string, string> }>();
+  const identityOf = (session: LoadedSession): Record<string, string> => headersBySession.get(session.id)?.headers ?? identityHeaders(session.data);
 
   const refuse = (ctx: SiteContext, reply: FastifyReply, status: number, tenant: string, reason: LoginReason, message: string, detail?: string) => {
     const outcome = status >= 500 ? 'error' : 'refused';
@@ -148,9 +146,25 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     });
   };
 
-  /** Accepts the session read for this request when it is valid on this host. */
-  function acceptSession(ctx: SiteContext, id: string, data: Readonly<SessionData> | undefined): LoadedSession | null {
-    if (!data || !sessionValidOnHost(data.tenant, ctx.site.tenant?.company.sso.tenant)) return null;
+  /** Ends a session the directory no longer backs (best effort: it is refused either way). */
+  function drop(id: string, data: Readonly<SessionData>, why: string): null {
+    headersBySession.delete(id);
+    opts.log?.warn({ audit: 'session', tenant: data.tenant, subject: data.identity.subject, reason: why }, 'session ended: the directory no longer backs it');
+    opts.sessions.destroy(id).catch(() => undefined);
+    return null;
+  }
+
+  /** Accepts a session that is valid on this host and still backed by the directory's current record of its tenant. */
+  function settle(id: string, data: Readonly<SessionData>, record: TenantRecord | undefined): LoadedSession | null {
+    const provider = providerOfSession(data, record);
+    if (!provider || !record) return drop(id, data, 'tenant_or_provider_gone');
+    const known = headersBySession.get(id);
+    if (known?.record !== record) {
+      const identity = data.idpGroups ? regroup(data.identity, data.idpGroups, provider.configuration, record.company.sso) : data.identity;
+      if (!identity) return drop(id, data, 'no_group');
+      if (headersBySession.size >= IDENTITY_HEADER_CACHE_MAX) headersBySession.clear();
+      headersBySession.set(id, { record, headers: identityHeaders({ ...data, identity }) });
+    }
     const t = now();
     if (t - data.lastSeenAt > TOUCH_EVERY_MS) {
       opts.sessions.touch(id, t, opts.idleSeconds).catch((err: unknown) => {
@@ -160,7 +174,14 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     return { id, data };
   }
 
-  /** The request's valid session: at once with a store that holds sessions in this process, later otherwise. */
+  function acceptSession(ctx: SiteContext, id: string, data: Readonly<SessionData> | undefined): LoadedSession | null | Promise<LoadedSession | null> {
+    if (!data || !sessionValidOnHost(data.tenant, ctx.site.tenant?.company.sso.tenant)) return null;
+    const record = ctx.site.tenant ?? opts.directory.peek('tenant', data.tenant);
+    if (record !== NOT_CACHED) return settle(id, data, record);
+    return opts.directory.tenant(data.tenant).then((r) => settle(id, data, r));
+  }
+
+  /** The request's valid session: at once when the store and the directory can tell, later otherwise. */
   function load(ctx: SiteContext): LoadedSession | null | Promise<LoadedSession | null> {
     const id = readCookie(ctx.headers.cookie, sessionCookie);
     if (!id) return null;
@@ -264,6 +285,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       const t = now();
       const data: SessionData = {
         identity: decided.identity,
+        idpGroups: decided.idpGroups,
         tenant: tenant.company.sso.tenant,
         company: tenant.company.company,
         clientId,

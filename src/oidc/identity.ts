@@ -54,8 +54,8 @@ export interface LoginRefusal {
   detail: string;
 }
 
-/** Result of {@link claimsToIdentity}. */
-export type IdentityResult = { ok: true; identity: Identity } | { ok: false; refusal: LoginRefusal };
+/** Result of {@link claimsToIdentity}: the identity and the IdP groups it was derived from. */
+export type IdentityResult = { ok: true; identity: Identity; idpGroups: string[] } | { ok: false; refusal: LoginRefusal };
 
 const MAX_LISTED = 10;
 
@@ -171,7 +171,7 @@ export function claimsToIdentity(
   const email = nonEmptyString(readClaim(claims, provider.claim_email || DEFAULT_CLAIMS.email));
   if (email !== undefined && claims['email_verified'] !== false) identity.email = email;
 
-  if (!provider.group_enabled) return { ok: true, identity };
+  if (!provider.group_enabled) return { ok: true, identity, idpGroups: [] };
 
   const prohibit = provider.group_prohibit_user_login_if_not_in_group === true;
   const groupsClaim = provider.claim_groups || DEFAULT_CLAIMS.groups;
@@ -192,8 +192,7 @@ export function claimsToIdentity(
   }
 
   identity.groups = translateGroups(idpGroups, company);
-  const adminGroups = new Set(company.admin_groups ?? []);
-  identity.admin = idpGroups.some((g) => adminGroups.has(g));
+  identity.admin = isAdmin(idpGroups, company);
 
   if (prohibit && identity.groups.length === 0) {
     const known = [...tenantGroups(company)];
@@ -206,5 +205,22 @@ export function claimsToIdentity(
         (identity.admin ? '; the user is in an admin group, which alone does not admit a login' : ''),
     );
   }
-  return { ok: true, identity };
+  return { ok: true, identity, idpGroups };
+}
+
+function isAdmin(idpGroups: readonly string[], company: CompanySso): boolean {
+  const adminGroups = new Set(company.admin_groups ?? []);
+  return idpGroups.some((g) => adminGroups.has(g));
+}
+
+/**
+ * A live session's groups and admin flag under the company's current settings,
+ * recomputed from the IdP groups kept at login; undefined when the user maps to no
+ * group any more and the provider refuses such users.
+ */
+export function regroup(identity: Identity, idpGroups: readonly string[], provider: ProviderConfiguration, company: CompanySso): Identity | undefined {
+  if (!provider.group_enabled) return identity.groups.length === 0 && !identity.admin ? identity : { ...identity, groups: [], admin: false };
+  const groups = translateGroups([...idpGroups], company);
+  if (provider.group_prohibit_user_login_if_not_in_group === true && groups.length === 0) return undefined;
+  return { ...identity, groups, admin: isAdmin(idpGroups, company) };
 }

@@ -35,6 +35,8 @@ export interface SessionData {
   company: string;
   /** client_id of the provider the user logged in with. */
   clientId: string;
+  /** The IdP groups at login, untranslated: groups and admin are recomputed from them when the company's mapping changes. */
+  idpGroups?: string[];
   /** Kept for `id_token_hint` at logout. */
   idToken?: string;
   /** Kept only to be revoked at logout. */
