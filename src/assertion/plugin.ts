@@ -15,6 +15,8 @@ import fp from 'fastify-plugin';
 import type { Config } from '../config/schema.js';
 import type { CachedDirectory } from '../directory/cached-directory.js';
 import type { TenantStore } from '../directory/types.js';
+import type { Site } from '../pipeline/context.js';
+import { identitySource } from '../proxy/identity-headers.js';
 import { KeyRing } from './keys.js';
 import { AssertionSigner } from './signer.js';
 
@@ -52,36 +54,39 @@ export async function setupAssertion(
   return { keys, signer, directory };
 }
 
-async function identityAssertion(app: FastifyInstance, opts: AssertionOptions): Promise<void> {
+function identityAssertion(app: FastifyInstance, opts: AssertionOptions, done: (err?: Error) => void): void {
   const { keys, signer, directory } = opts;
   app.get(JWKS_PATH, { logLevel: 'warn' }, (_req, reply) =>
     reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`).type('application/json').send(keys.jwks()),
   );
 
-  const audienceOf = async (req: FastifyRequest, tenant: string): Promise<string> => {
-    const record = req.gate.tenant ?? (await directory.tenant(tenant));
-    return record?.company.sso.assertion_audience ?? req.gate.origin;
+  const audienceOf = async (site: Site, tenant: string): Promise<string> => {
+    const record = site.tenant ?? (await directory.tenant(tenant));
+    return record?.company.sso.assertion_audience ?? site.origin;
   };
 
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-    const session = req.authSession;
-    const view = req.proxyView;
-    if (!session || !view?.upstreamHeaders || reply.sent) return done();
-    const identity = view.upstreamHeaders;
-    const origin = req.gate.origin;
-    const hit = signer.cached(session.id, origin, identity);
+    const ctx = req.gate;
+    const view = ctx.view;
+    if (!view?.identity || !view.sessionId || !ctx.site || reply.sent) return done();
+    const data = identitySource(view.identity);
+    if (!data) return done();
+    const { identity, sessionId } = view;
+    const site = ctx.site;
+    const hit = signer.cached(sessionId, site.origin, identity);
     if (hit) {
       view.assertion = hit;
       return done();
     }
-    audienceOf(req, session.data.tenant)
-      .then((aud) => signer.sign(session.id, origin, identity, session.data, aud))
+    audienceOf(site, data.tenant)
+      .then((aud) => signer.sign(sessionId, site.origin, identity, data, aud))
       .then((token) => {
         view.assertion = token;
         done();
       }, done);
   });
+  done();
 }
 
-/** Registers the JWKS route and the assertion hook; register it after the authenticate plugin. */
-export default fp(identityAssertion, { name: 'tenant-gate-identity-assertion', fastify: '5.x', dependencies: ['tenant-gate-authenticate'] });
+/** Registers the JWKS route and the assertion hook; register it after the gate plugin (its hook reads the decision). */
+export default fp(identityAssertion, { name: 'tenant-gate-identity-assertion', fastify: '5.x', dependencies: ['tenant-gate-gate'] });

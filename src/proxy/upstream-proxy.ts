@@ -5,9 +5,9 @@
  * everything else to upstreams.webapp; method, path, query, body and websocket
  * upgrades are kept; hop-by-hop headers are not forwarded either way; identity and
  * forwarding headers sent by the client are always removed, in every spelling
- * (header-hygiene.ts), and only the gateway's own verified identity and
- * X-Forwarded-For/-Proto/-Host are added; a websocket upgrade reaches the upstream
- * with exactly the headers and query an HTTP request would; X-Forwarded-For/-Proto/-Host
+ * (header-hygiene.ts), and only the gateway's own verified identity, its signed
+ * assertion and X-Forwarded-For/-Proto/-Host are added; a websocket upgrade reaches
+ * the upstream with exactly the headers and query an HTTP request would; X-Forwarded-For/-Proto/-Host
  * describe the client as the gateway saw it; an upstream that is down answers 502,
  * one that is too slow 504, both as a page and never after a retry.
  */
@@ -15,29 +15,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import fp from 'fastify-plugin';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { UpstreamObserver } from '../observability/request-timing.js';
 import { sendPage } from '../pages/render.js';
+import type { UpstreamView } from '../pipeline/decision.js';
 import { headerFilter } from './header-hygiene.js';
-
-/** What the proxy needs from each request (set by earlier plugins). */
-export interface ProxyRequestView {
-  /** Extra headers to send upstream, e.g. the identity (authenticate mode). */
-  upstreamHeaders?: Record<string, string>;
-  /** Query string to send instead of the client's (without `?`); '' sends none. */
-  upstreamQuery?: string;
-  /** The signed identity assertion, sent as X-Auth-Request-Jwt. */
-  assertion?: string;
-  /** Cookie names the upstream must not see. */
-  hiddenCookies?: string[];
-  /** Host the client asked for, normalised, and the public scheme. */
-  publicHost?: string;
-  publicScheme?: string;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    proxyView?: ProxyRequestView;
-  }
-}
 
 /** Options of the proxy plugin. */
 export interface UpstreamProxyOptions {
@@ -47,6 +28,8 @@ export interface UpstreamProxyOptions {
   timeoutMs: number;
   /** Checks (and may rewrite) each Location the upstream answers with. */
   guardLocation?: (req: FastifyRequest, location: string) => string;
+  /** Told when each upstream request is sent and answered (metrics, traces). */
+  observer?: UpstreamObserver;
   /** Drop request headers whose name contains `_` (public.dropUnderscoreHeaders). */
   dropUnderscoreHeaders: boolean;
 }
@@ -65,9 +48,9 @@ function stripCookies(cookieHeader: string, names: readonly string[]): string {
   return kept.join(';').trim();
 }
 
-/** Sets the view's forwarding, cookie and identity headers on `out`, built from the client's `headers` already filtered. */
+/** Sets the view's forwarding, cookie and identity headers on `out` (the client's headers, already filtered). */
 function applyView(req: FastifyRequest, prior: string | string[] | undefined, out: IncomingHttpHeaders): IncomingHttpHeaders {
-  const view = req.proxyView;
+  const view: UpstreamView | undefined = req.gate.view;
   out['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
   if (view?.publicScheme) out['x-forwarded-proto'] = view.publicScheme;
   if (view?.publicHost) out['x-forwarded-host'] = view.publicHost;
@@ -76,17 +59,19 @@ function applyView(req: FastifyRequest, prior: string | string[] | undefined, ou
     if (rest) out.cookie = rest;
     else delete out.cookie;
   }
-  if (view?.upstreamHeaders) Object.assign(out, view.upstreamHeaders);
+  if (view?.identity) Object.assign(out, view.identity);
   if (view?.assertion) out['x-auth-request-jwt'] = view.assertion;
   return out;
 }
 
 /** The upstream request headers of an HTTP request: the client's, filtered, plus the view. */
-function httpHeaderRewriter(drop: (name: string) => boolean) {
+function httpHeaderRewriter(drop: (name: string) => boolean, observer: UpstreamObserver | undefined) {
   return (req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders => {
     const out: IncomingHttpHeaders = {};
     for (const name in headers) if (!drop(name)) out[name] = headers[name];
-    return applyView(req, req.headers['x-forwarded-for'], out);
+    applyView(req, req.headers['x-forwarded-for'], out);
+    observer?.sent(req, out);
+    return out;
   };
 }
 
@@ -109,8 +94,9 @@ function wsHeaderRewriter(drop: (name: string) => boolean) {
 
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
-function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined) {
+function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined, observer: UpstreamObserver | undefined) {
   return (headers: Record<string, unknown>, req: FastifyRequest): Record<string, unknown> => {
+    observer?.answered(req);
     const out: Record<string, unknown> = {};
     for (const name in headers) if (!HOP_BY_HOP_RESPONSE.has(name)) out[name] = headers[name];
     if (guard && typeof out.location === 'string') out.location = guard(req, out.location);
@@ -120,7 +106,7 @@ function responseRewriter(guard: ((req: FastifyRequest, location: string) => str
 
 /** The upstream query: the view's override (unsafe parameters removed) or the client's. */
 function queryString(_search: string, reqUrl: string, req: FastifyRequest): string {
-  const override = req.proxyView?.upstreamQuery;
+  const override = req.gate.view?.query;
   if (override !== undefined) return override;
   const i = reqUrl.indexOf('?');
   return i >= 0 ? reqUrl.slice(i + 1) : '';
@@ -149,8 +135,8 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     websocket: true,
     wsClientOptions: { rewriteRequestHeaders: wsHeaderRewriter(drop), queryString },
     replyOptions: {
-      rewriteRequestHeaders: httpHeaderRewriter(drop),
-      rewriteHeaders: responseRewriter(opts.guardLocation),
+      rewriteRequestHeaders: httpHeaderRewriter(drop, opts.observer),
+      rewriteHeaders: responseRewriter(opts.guardLocation, opts.observer),
       queryString,
       onError,
       retryDelay: () => null,

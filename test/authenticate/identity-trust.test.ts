@@ -37,7 +37,7 @@ t.test('trust_unverified_email: true takes the email of a provider that never se
   t.equal(bad.meta.result_subcode, 12);
   const saved = await s.call('sso.save_provider_configuration', { provider: 'keycloak', company: 'c-acme', configuration: { ...configuration, trust_unverified_email: true } });
   t.equal(saved.status, 200, 'saved');
-  t.equal(saved.data.configuration.trust_unverified_email, true, 'and read back');
+  t.equal((saved.data.configuration as Record<string, unknown>).trust_unverified_email, true, 'and read back');
   const evil = await s.login('evil');
   await s.req({ path: '/projects', host: 'acme.ml.example.com', headers: { accept: 'application/json' } }, evil.browser);
   const seen = s.upstream.seen.at(-1)!.headers;

@@ -24,7 +24,7 @@ function recordHandshakes(t: Test, server: import('node:http').Server): Handshak
   const wss = new WebSocketServer({ server });
   wss.on('connection', (socket, req) => {
     seen.push({ url: req.url ?? '', headers: req.headers });
-    socket.on('message', (data) => socket.send(`echo:${String(data)}`));
+    socket.on('message', (data: Buffer) => socket.send(`echo:${data.toString('utf8')}`));
   });
   t.teardown(() => new Promise<void>((r) => {
     for (const c of wss.clients) c.terminate();
@@ -45,7 +45,7 @@ function roundTrip(port: number, path: string, headers: Record<string, string>):
     ws.on('message', (data) => {
       clearTimeout(timer);
       ws.close();
-      resolve({ echo: String(data) });
+      resolve({ echo: (data as Buffer).toString('utf8') });
     });
     ws.on('unexpected-response', (_req, res) => {
       clearTimeout(timer);
