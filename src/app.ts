@@ -22,6 +22,7 @@ import type { TenantStore } from './directory/types.js';
 import { createLogger } from './logger.js';
 import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { pageClientErrorHandler } from './pages/client-error.js';
 import { installErrorPages } from './pages/error-pages.js';
 import authenticate, { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
 import { ClientRegistry } from './oidc/client-registry.js';
@@ -124,7 +125,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   const readiness = [{ name: 'store', check: () => store.ping() }];
 
   const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
-  const pub = Fastify(fastifyOptions(logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs)) as unknown as FastifyInstance;
+  const pub = Fastify({ ...fastifyOptions(logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs), clientErrorHandler: pageClientErrorHandler }) as unknown as FastifyInstance;
   const admin = Fastify(fastifyOptions(logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false, 30_000)) as unknown as FastifyInstance;
 
   const anyHostPaths = new Set(['/healthz', '/readyz']);
