@@ -27,6 +27,7 @@ import { installErrorPages } from './pages/error-pages.js';
 import authenticate, { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
+import { edgeLimits } from './proxy/fair-share.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
 import { MemorySessionStore } from './session/memory-store.js';
 import { RedisSessionStore, redisClientOptions } from './session/redis-store.js';
@@ -192,6 +193,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     connectTimeoutMs: config.upstreams.connectTimeoutMs,
     timeoutMs: config.upstreams.timeoutMs,
     ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
+    ...edgeLimits(config),
   });
 
   const dropKeys = (keys: string[]) => {

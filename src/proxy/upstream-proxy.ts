@@ -7,13 +7,17 @@
  * forwarding headers sent by the client are always removed, and only the gateway's
  * own verified identity and X-Forwarded-For/-Proto/-Host are added; X-Forwarded-For/-Proto/-Host
  * describe the client as the gateway saw it; an upstream that is down answers 502,
- * one that is too slow 504, both as a page and never after a retry.
+ * one that is too slow 504, both as a page and never after a retry; every proxied
+ * request first takes its place in the upstream's fair share (src/proxy/fair-share.ts)
+ * and gets client-side idle timeouts (src/proxy/idle-timeouts.ts).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import fp from 'fastify-plugin';
 import type { IncomingHttpHeaders } from 'node:http';
 import { sendPage } from '../pages/render.js';
+import { FairShare, fairShareHook, type FairShareLimits } from './fair-share.js';
+import { armIdleTimeouts } from './idle-timeouts.js';
 
 /** Headers carrying the verified identity to the upstream. */
 export const IDENTITY_HEADERS = [
@@ -52,6 +56,22 @@ export interface UpstreamProxyOptions {
   timeoutMs: number;
   /** Checks (and may rewrite) each Location the upstream answers with. */
   guardLocation?: (req: FastifyRequest, location: string) => string;
+  /** Each upstream's fair share (pool size, caps per client and session, queue wait). */
+  share?: FairShareLimits;
+  /** Client-side idle timeout of a proxied exchange (body and slow reader), ms; 0 = none. */
+  bodyIdleTimeoutMs?: number;
+  /** Cookie whose value names the session in route mode (the webapp's). */
+  sessionCookie?: string;
+}
+
+/** The value of one cookie in a Cookie header, if present. */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 /** The Cookie header without the pairs of these names (pairs and their spacing otherwise kept). */
@@ -115,6 +135,7 @@ function queryString(_search: string, reqUrl: string, req: FastifyRequest): stri
 }
 
 function onError(reply: FastifyReply, { error }: { error: Error & { statusCode?: number; code?: string } }): void {
+  if (reply.raw.headersSent || reply.raw.destroyed) return;
   const timeout = error.statusCode === 504 || error.code === 'UND_ERR_CONNECT_TIMEOUT';
   reply.request.log.warn({ code: error.code, upstreamError: error.message }, timeout ? 'upstream timed out' : 'upstream unavailable');
   sendPage(reply, timeout ? 504 : 502, {
@@ -124,9 +145,20 @@ function onError(reply: FastifyReply, { error }: { error: Error & { statusCode?:
 }
 
 async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): Promise<void> {
+  const sessionKey = (req: FastifyRequest) =>
+    req.authSession ? req.authSession.id : opts.sessionCookie ? cookieValue(req.headers.cookie, opts.sessionCookie) : undefined;
+  const idleMs = opts.bodyIdleTimeoutMs ?? 0;
+  const preHandler = () => {
+    const admit = opts.share ? fairShareHook(new FairShare(opts.share), sessionKey) : undefined;
+    return (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      if (idleMs > 0 && req.headers.upgrade === undefined) armIdleTimeouts(req, reply, idleMs);
+      if (admit) admit(req, reply, done);
+      else done();
+    };
+  };
   const common = {
     undici: {
-      connections: 128,
+      connections: opts.share?.connections ?? 128,
       pipelining: 1,
       connect: { timeout: opts.connectTimeoutMs },
       headersTimeout: opts.timeoutMs,
@@ -143,9 +175,9 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     },
   };
   if (opts.apiserver) {
-    await app.register(httpProxy, { ...common, upstream: opts.apiserver, prefix: '/api', rewritePrefix: '' } as never);
+    await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.apiserver, prefix: '/api', rewritePrefix: '' } as never);
   }
-  await app.register(httpProxy, { ...common, upstream: opts.webapp, prefix: '/' } as never);
+  await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.webapp, prefix: '/' } as never);
 }
 
 /** Registers the catch-all proxy routes; register it after every route the gateway answers itself. */
