@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
+import { AuthThrottle } from './admin/basic-auth.js';
 import { DirectoryAdmin } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
 import { StoreUnavailableError } from './errors.js';
@@ -51,6 +52,8 @@ export interface GatewayDeps {
   sessions?: SessionStore;
   /** How directory writes reach other replicas (default: none, a single process). */
   bus?: InvalidationBus;
+  /** Bounds admin authentication guessing (default: built on the gateway's metrics). */
+  adminThrottle?: AuthThrottle;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -229,7 +232,8 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes });
+  const throttle = deps.adminThrottle ?? new AuthThrottle({ metrics: metrics.adminAuth });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, throttle });
 
   let closed = false;
   return {

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ConflictError, GatewayError, MissingFieldsError, NotFoundError, StoreUnavailableError, ValidationError } from '../errors.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { clientKey } from '../net/client-key.js';
 import { AuthThrottle, basicAuthChecker } from './basic-auth.js';
 import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
 import { AdminCodes, envelope, type AdminCode } from './envelope.js';
@@ -21,7 +21,7 @@ export interface AdminApiOptions {
   credentials: ReadonlyArray<{ key: string; secret: string }>;
   admin: DirectoryAdmin;
   bodyLimit: number;
-  /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
+  /** Bounds authentication failures per client (default: one check at a time, 5 free, then 100 ms doubling, locked out after 10). */
   throttle?: AuthThrottle;
 }
 
@@ -127,11 +127,13 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
     const ep = ENDPOINT.test(name) ? table[name] : undefined;
     if (!ep) return send(req, reply, name, version, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${name}` });
     if (ep.auth) {
-      const delay = throttle.delayFor(req.ip);
-      if (delay > 0) await sleep(delay);
-      const auth = checkAuth(req.headers.authorization);
-      if (auth.ok) throttle.succeeded(req.ip);
-      else if (auth.reason === 'bad') throttle.failed(req.ip);
+      const turn = await throttle.run(clientKey(req.ip), () => checkAuth(req.headers.authorization), (r) => (r.ok ? true : r.reason === 'bad' ? false : undefined));
+      if (!turn.checked) {
+        reply.header('retry-after', String(Math.ceil(turn.retryAfterMs / 1000)));
+        req.log.warn({ endpoint: name }, 'admin authentication refused: too many failures from this address');
+        return send(req, reply, name, version, { code: AdminCodes.TOO_MANY_ATTEMPTS, msg: 'Too many failed authentication attempts, try again later' });
+      }
+      const auth = turn.result;
       if (!auth.ok) {
         reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');
         req.log.warn({ endpoint: name, reason: auth.reason }, 'admin authentication failed');

@@ -1,13 +1,16 @@
 /**
  * Prometheus metrics of one gateway instance, on a registry of its own (no globals).
  */
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdminAuthMetrics } from '../admin/basic-auth.js';
 import type { DirectoryCounters, LookupKind } from '../directory/cached-directory.js';
 
 /** Every metric the gateway exports. */
 export interface Metrics {
   readonly registry: Registry;
   readonly directory: DirectoryCounters;
+  /** Admin authentication lockouts, and the addresses locked out now. */
+  readonly adminAuth: AdminAuthMetrics;
   /** A callback refused before reaching the webapp, by reason. */
   callbackRefused(reason: string, tenant?: string): void;
   /** A login decision in authenticate mode. */
@@ -51,6 +54,20 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const lockouts = new Counter({
+    name: 'tenant_gate_admin_lockouts_total',
+    help: 'Client addresses (IPv6: /64) locked out of the admin API after repeated authentication failures',
+    registers: [registry],
+  });
+  let lockedNow: () => number = () => 0;
+  new Gauge({
+    name: 'tenant_gate_admin_locked_addresses',
+    help: 'Client addresses (IPv6: /64) locked out of the admin API right now',
+    registers: [registry],
+    collect() {
+      this.set(lockedNow());
+    },
+  });
   const kinds: LookupKind[] = ['tenant', 'domain', 'host', 'client'];
   const count = (result: string) => {
     const children = new Map(kinds.map((kind) => [kind, lookups.labels({ kind, result })]));
@@ -59,6 +76,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
   return {
     registry,
     directory: { hit: count('hit'), miss: count('miss'), stale: count('stale'), storeError: count('store_error') },
+    adminAuth: {
+      lockout: () => lockouts.inc(),
+      watchLocked: (count) => {
+        lockedNow = count;
+      },
+    },
     callbackRefused: (reason, tenant) => refused.inc({ reason, tenant: tenant ?? '' }),
     loginOutcome: (tenant, outcome, reason) => logins.inc({ tenant, outcome, reason }),
     unknownHost: () => unknownHosts.inc(),
