@@ -120,6 +120,8 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     max: config.cache.max,
     ttlMs: config.cache.ttlSeconds * 1000,
     negativeTtlMs: config.cache.negativeTtlSeconds * 1000,
+    negativeMax: config.cache.negativeMax,
+    unknownPerMinute: config.cache.unknownPerClientPerMinute,
     staleMs: config.cache.staleSeconds * 1000,
     counters: metrics.directory,
     ...(deps.now ? { now: deps.now } : {}),

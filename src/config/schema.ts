@@ -88,6 +88,10 @@ export const ConfigSchema = Type.Object(
         ttlSeconds: Seconds(60),
         /** How long a "no such tenant" answer is cached. */
         negativeTtlSeconds: Seconds(5),
+        /** Most "not found" answers kept, apart from the found entries (`max`). */
+        negativeMax: Type.Integer({ minimum: 1, default: 10000 }),
+        /** Store lookups of unknown hosts (and tenants) per client address per minute; beyond it 429. */
+        unknownPerClientPerMinute: Type.Integer({ minimum: 1, default: 120 }),
         /** How long expired entries keep being served while the store fails. */
         staleSeconds: Seconds(300, 0),
       },

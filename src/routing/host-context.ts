@@ -14,6 +14,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { NOT_CACHED, type CachedDirectory } from '../directory/cached-directory.js';
+import { clientKey } from '../net/client-key.js';
 import type { TenantRecord } from '../directory/types.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -78,12 +79,12 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
     return opts.directory.peek('tenant', tenantId);
   }
 
-  async function tenantOfHost(host: string): Promise<Resolution> {
+  async function tenantOfHost(host: string, client: { client: string }): Promise<Resolution> {
     const kind = classifyHost(host, classify);
     if (kind.kind === 'base') return null;
-    const tenantId = kind.kind === 'vanity' ? kind.tenant : await opts.directory.tenantByHost(host);
+    const tenantId = kind.kind === 'vanity' ? kind.tenant : await opts.directory.tenantByHost(host, client);
     if (tenantId === undefined) return undefined;
-    return opts.directory.tenant(tenantId);
+    return opts.directory.tenant(tenantId, client);
   }
 
   const normalize = remembered(normalizeHost, HOST_CACHE_MAX);
@@ -110,7 +111,7 @@ async function hostContext(app: FastifyInstance, opts: HostContextOptions): Prom
     }
     const cached = cachedTenantOfHost(host);
     if (cached !== NOT_CACHED) return settle(req, reply, host, cached);
-    return tenantOfHost(host).then(
+    return tenantOfHost(host, { client: clientKey(req.ip) }).then(
       (tenant) => settle(req, reply, host, tenant),
       (err: unknown) => {
         if (!(err instanceof StoreUnavailableError)) throw err;
