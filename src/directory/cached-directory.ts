@@ -16,6 +16,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { StoreUnavailableError, TooManyLookupsError } from '../errors.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
 import type { ClientRecord, TenantRecord, TenantStore } from './types.js';
 import { UnknownBudget } from './unknown-budget.js';
 
@@ -39,6 +40,8 @@ export interface DirectoryCounters {
   miss(kind: LookupKind): void;
   stale(kind: LookupKind): void;
   storeError(kind: LookupKind): void;
+  /** Duration of each store query, in seconds, and how it ended. */
+  queried?(kind: LookupKind, outcome: 'found' | 'not_found' | 'error', seconds: number): void;
 }
 
 /** Cache tuning; times in milliseconds. */
@@ -67,7 +70,7 @@ const PREFIX: Record<LookupKind, string> = { tenant: 't:', domain: 'd:', host: '
 
 /** Builds the cache key of a lookup; keys are what invalidation messages carry. */
 export function directoryKey(kind: LookupKind, value: string): string {
-  return PREFIX[kind] + (kind === 'client' ? value : value.toLowerCase());
+  return PREFIX[kind] + (kind === 'client' ? value : kind === 'tenant' ? tenantKey(value) : value.toLowerCase());
 }
 
 /** Cached, coalescing, stale-tolerant lookups over a `TenantStore`. */
@@ -185,9 +188,11 @@ export class CachedDirectory {
 
   async #fill(kind: LookupKind, key: string, query: () => Promise<unknown>, stale: Entry | undefined, token: object): Promise<unknown> {
     let value: unknown;
+    const started = performance.now();
     try {
       value = await query();
     } catch (err) {
+      this.#opts.counters?.queried?.(kind, 'error', (performance.now() - started) / 1000);
       this.#opts.counters?.storeError(kind);
       const remaining = stale ? this.#remainingTtl(key) : 0;
       if (stale && remaining > 0) {
@@ -200,6 +205,7 @@ export class CachedDirectory {
       }
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }
+    this.#opts.counters?.queried?.(kind, value === undefined ? 'not_found' : 'found', (performance.now() - started) / 1000);
     if (this.#inflight.get(key)?.token === token) {
       const found = value !== undefined;
       const ttl = found ? this.#opts.ttlMs : this.#opts.negativeTtlMs;
