@@ -282,7 +282,7 @@ async function buildAdmin(config: Config, b: Backends, deps: GatewayDeps): Promi
     reply.header('content-type', b.metrics.registry.contentType).send(await b.metrics.registry.metrics()),
   );
   const throttle = deps.adminThrottle ?? new AuthThrottle({ metrics: b.metrics.adminAuth });
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: b.metrics.adminAuthFailure, throttle });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: (reason) => b.metrics.adminAuthFailure(reason), throttle });
   return admin;
 }
 
