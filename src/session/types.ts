@@ -9,9 +9,16 @@
  * - unknown, expired or malformed ids read as `undefined`; `touch` and `destroy`
  *   of such ids do nothing; none of them throws;
  * - what `get` returns is a copy: changing it does not change the store;
- * - `consumeOnce` answers true for the first use of a key within its TTL only.
+ * - `consumeOnce` answers true for the first use of a key within its TTL only;
+ * - the index finds live sessions by company, by tenant (case-insensitively), and
+ *   within a tenant by `sub` or by the provider's `sid`; expired and destroyed
+ *   sessions leave it (at the latest when a lookup meets them);
+ * - ending sessions (`destroy`, `destroyMany`, `endWhere`) tells every `onEnded`
+ *   listener, in this process and, for shared stores, in every process using the
+ *   store; a session created while others are being ended is never lost from the index.
  */
 import type { Identity } from '../oidc/identity.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
 
 /** One logged-in user's session. Times are milliseconds since the epoch. */
 export interface SessionData {
@@ -22,6 +29,10 @@ export interface SessionData {
   company: string;
   /** client_id of the provider the user logged in with. */
   clientId: string;
+  /** Configuration id of that provider (for summaries by provider). */
+  providerId?: string;
+  /** The provider's session id (the ID token's `sid` claim), for back-channel logout. */
+  sid?: string;
   /** Kept for `id_token_hint` at logout. */
   idToken?: string;
   /** Kept only to be revoked at logout. */
@@ -32,6 +43,24 @@ export interface SessionData {
   /** Absolute end of the session, whatever the activity. */
   expiresAt: number;
 }
+
+/**
+ * Which sessions an index lookup means: all of a company's, or of a tenant's,
+ * optionally narrowed to one provider (`clientId`), one user (`sub`, the identity's
+ * subject) and one provider session (`sid`). Every given field must match.
+ */
+export type SessionQuery =
+  | { company: string; tenant?: undefined; clientId?: string; sub?: string; sid?: string }
+  | { tenant: string; company?: undefined; clientId?: string; sub?: string; sid?: string };
+
+/** One live session as an index lookup returns it. */
+export interface SessionEntry {
+  id: string;
+  data: SessionData;
+}
+
+/** Called with the ids of sessions that just ended (on any replica, for shared stores). */
+export type EndedListener = (ids: string[]) => void;
 
 /** Server-side session storage (memory, Redis, ...). */
 export interface SessionStore {
@@ -54,6 +83,24 @@ export interface SessionStore {
   /** Ends a session. Unknown ids are ignored. */
   destroy(id: string): Promise<void>;
   /**
+   * Ends several sessions at once.
+   * @returns how many of them were live.
+   */
+  destroyMany(ids: readonly string[]): Promise<number>;
+  /** The live sessions a query matches (copies), in no particular order. */
+  find(query: SessionQuery): Promise<SessionEntry[]>;
+  /**
+   * Ends every live session the query matches and `filter` (when given) accepts.
+   * @returns the ids ended.
+   */
+  endWhere(query: SessionQuery, filter?: (data: SessionData) => boolean): Promise<string[]>;
+  /**
+   * Listens for ended sessions (logout, revocation, back-channel logout), e.g. to
+   * close websockets opened under them.
+   * @returns a function that removes the listener.
+   */
+  onEnded(listener: EndedListener): () => void;
+  /**
    * Marks `key` as used for `ttlSeconds`.
    * @returns true the first time the key is seen, false while it is remembered;
    *   used to make login transactions single-use.
@@ -66,3 +113,36 @@ export interface SessionStore {
 
 /** The shape of every session id: 32 random bytes in base64url. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/** Whether a session matches every field a query gives. Tenants compare case-insensitively. */
+export function matchesQuery(data: SessionData, query: SessionQuery): boolean {
+  if (query.company !== undefined && data.company !== query.company) return false;
+  if (query.tenant !== undefined && tenantKey(data.tenant) !== tenantKey(query.tenant)) return false;
+  if (query.clientId !== undefined && data.clientId !== query.clientId) return false;
+  if (query.sub !== undefined && data.identity.subject !== query.sub) return false;
+  if (query.sid !== undefined && data.sid !== query.sid) return false;
+  return true;
+}
+
+/**
+ * The index entries of a session, and the one a query reads: a query by `sid` reads
+ * the (tenant, sid) entry, by `sub` the (tenant, sub) entry, else the tenant's or the
+ * company's. Names are opaque strings; stores prefix them.
+ */
+export function indexNamesOf(data: Pick<SessionData, 'tenant' | 'company' | 'sid' | 'identity'>): string[] {
+  const tenant = tenantKey(data.tenant);
+  const names = [`company:${data.company}`, `tenant:${tenant}`, `sub:${tenant}:${data.identity.subject}`];
+  if (data.sid !== undefined) names.push(`sid:${tenant}:${data.sid}`);
+  return names;
+}
+
+/** The index entry a query reads (see {@link indexNamesOf}). */
+export function indexNameFor(query: SessionQuery): string {
+  if (query.tenant !== undefined) {
+    const tenant = tenantKey(query.tenant);
+    if (query.sid !== undefined) return `sid:${tenant}:${query.sid}`;
+    if (query.sub !== undefined) return `sub:${tenant}:${query.sub}`;
+    return `tenant:${tenant}`;
+  }
+  return `company:${query.company}`;
+}
