@@ -24,6 +24,7 @@ import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { installErrorPages } from './pages/error-pages.js';
 import authenticate, { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
+import logoutChannels, { type KeysFor } from './oidc/logout-channels.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
@@ -49,6 +50,8 @@ export interface GatewayDeps {
   sessions?: SessionStore;
   /** How directory writes reach other replicas (default: none, a single process). */
   bus?: InvalidationBus;
+  /** Keys that verify a provider's logout tokens (default: its JWKS). */
+  logoutKeys?: KeysFor;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -143,7 +146,10 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   const sessions: SessionStore | undefined =
     config.mode !== 'authenticate'
       ? undefined
-      : (deps.sessions ?? (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore()));
+      : (deps.sessions ??
+        (redis
+          ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }), onExpired: (n) => metrics.sessionsEnded('expired', n) })
+          : new MemorySessionStore({ onExpired: (n) => metrics.sessionsEnded('expired', n) })));
   if (sessions) {
     readiness.push({ name: 'sessions', check: () => sessions.ping() });
     registry = new ClientRegistry({
@@ -185,6 +191,9 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     await pub.register(emailDiscovery, { directory, metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
   }
   if (authenticator) await pub.register(authenticate, { authenticator });
+  if (sessions && registry) {
+    await pub.register(logoutChannels, { directory, registry, sessions, metrics, limit: perMinute(config.rateLimit.logoutPerMinute), httpTimeoutMs: config.oidc.httpTimeoutMs, bodyLimit: config.public.bodyLimitBytes, ...(deps.logoutKeys ? { keysFor: deps.logoutKeys } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  }
   await pub.register(upstreamProxy, {
     webapp: config.upstreams.webapp,
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),

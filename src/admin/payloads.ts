@@ -45,6 +45,8 @@ export const ProviderConfigurationInput = Type.Object(
     issuer: Type.Optional(Url),
     jwks_uri: Type.Optional(Url),
     logout_from_provider: Type.Optional(Type.Boolean()),
+    /** Gateway extension: accept OpenID Connect Front-Channel Logout from this provider. */
+    frontchannel_logout: Type.Optional(Type.Boolean()),
     claim_tenant: Type.Optional(Name(128)),
     claim_name: Type.Optional(Name(128)),
     claim_email: Type.Optional(Name(128)),

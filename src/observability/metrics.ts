@@ -16,7 +16,14 @@ export interface Metrics {
   unknownHost(): void;
   /** An email discovery attempt, found or not. */
   discovery(outcome: 'found' | 'unknown' | 'invalid'): void;
+  /** A back- or front-channel logout request, by tenant (empty when unknown) and outcome (`ok` or the refusal reason). */
+  channelLogout(channel: 'backchannel' | 'frontchannel', tenant: string, outcome: string): void;
+  /** Sessions that ended, by cause. */
+  sessionsEnded(cause: SessionEndCause, count: number): void;
 }
+
+/** Why sessions end. */
+export type SessionEndCause = 'logout' | 'backchannel' | 'frontchannel' | 'revoked' | 'tenant_deleted' | 'expired';
 
 /** Creates the metrics on a fresh registry, with Node's process metrics. */
 export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics {
@@ -51,6 +58,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
+  const channelLogouts = new Counter({
+    name: 'tenant_gate_channel_logouts_total',
+    help: 'Back-channel and front-channel logout requests received, by channel, tenant and outcome',
+    labelNames: ['channel', 'tenant', 'outcome'] as const,
+    registers: [registry],
+  });
+  const ended = new Counter({
+    name: 'tenant_gate_sessions_ended_total',
+    help: 'Sessions ended, by cause (logout, backchannel, frontchannel, revoked, tenant_deleted, expired)',
+    labelNames: ['cause'] as const,
+    registers: [registry],
+  });
   const kinds: LookupKind[] = ['tenant', 'domain', 'host', 'client'];
   const count = (result: string) => {
     const children = new Map(kinds.map((kind) => [kind, lookups.labels({ kind, result })]));
@@ -62,6 +81,10 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}): Metrics 
     callbackRefused: (reason, tenant) => refused.inc({ reason, tenant: tenant ?? '' }),
     loginOutcome: (tenant, outcome, reason) => logins.inc({ tenant, outcome, reason }),
     unknownHost: () => unknownHosts.inc(),
+    channelLogout: (channel, tenant, outcome) => channelLogouts.inc({ channel, tenant, outcome }),
+    sessionsEnded: (cause, count) => {
+      if (count > 0) ended.inc({ cause }, count);
+    },
     discovery: (() => {
       const byOutcome = new Map((['found', 'unknown', 'invalid'] as const).map((o) => [o, discoveries.labels({ outcome: o })]));
       return (outcome: 'found' | 'unknown' | 'invalid') => byOutcome.get(outcome)!.inc();

@@ -34,6 +34,7 @@ import { tenantKey } from '../tenancy/tenant-id.js';
 import type { ClientRegistry } from './client-registry.js';
 import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, FlowError, type LoginTransaction } from './flow.js';
 import { claimsToIdentity } from './identity.js';
+import { isProviderLogoutRequest } from './logout-paths.js';
 import type { Sealer } from './seal.js';
 
 /** Settings of authenticate mode. */
@@ -294,6 +295,8 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         tenant: tenant.company.sso.tenant,
         company: tenant.company.company,
         clientId,
+        providerId: client.provider.configuration.id,
+        ...(typeof result.claims['sid'] === 'string' ? { sid: result.claims['sid'] } : {}),
         idToken: result.idToken,
         ...(result.accessToken ? { accessToken: result.accessToken } : {}),
         ...(result.refreshToken ? { refreshToken: result.refreshToken } : {}),
@@ -322,6 +325,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     reply.header('set-cookie', jar.clear(sessionCookie)).header('cache-control', 'no-store');
     if (!session) return reply.redirect(hostTenant ? loginLocation(hostTenant, {}) : '/login', 302);
     await opts.sessions.destroy(session.id);
+    metrics.sessionsEnded('logout', 1);
     headersBySession.delete(session.id);
     const { data } = session;
     req.log.info({ audit: 'logout', tenant: data.tenant, subject: data.identity.subject }, 'logout');
@@ -367,6 +371,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     const q = req.url.indexOf('?');
     const path = q < 0 ? req.url : req.url.slice(0, q);
     if (opts.publicPaths.has(path) && (req.method === 'GET' || req.method === 'HEAD' || (req.method === 'POST' && path === '/login'))) return undefined;
+    if (isProviderLogoutRequest(req.method, path)) return undefined;
     const session = loadSession(req);
     return session instanceof Promise ? session.then((s) => admit(req, reply, path, s)) : admit(req, reply, path, session);
   }
