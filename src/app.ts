@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
 import { DirectoryAdmin } from './admin/directory-admin.js';
+import { SessionsAdmin } from './admin/sessions-admin.js';
 import type { Config } from './config/schema.js';
 import { StoreUnavailableError } from './errors.js';
 import { CachedDirectory } from './directory/cached-directory.js';
@@ -235,7 +236,8 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes });
+  const sessionsAdmin = new SessionsAdmin({ sessions, metrics, log: logger.child({ component: 'admin' }) });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, sessions: sessionsAdmin, bodyLimit: config.admin.bodyLimitBytes });
 
   let closed = false;
   return {

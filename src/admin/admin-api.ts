@@ -14,12 +14,15 @@ import { AuthThrottle, basicAuthChecker } from './basic-auth.js';
 import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
 import { AdminCodes, envelope, type AdminCode } from './envelope.js';
 import { adminOpenApi } from './openapi.js';
-import { CompanyRef, createValidators, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
+import { CompanyRef, createValidators, ProviderList, ProviderRef, RevokeSessions, SaveProvider, UpdateCompanySso } from './payloads.js';
+import { SessionsAdmin } from './sessions-admin.js';
 
 /** Options of the admin API plugin. */
 export interface AdminApiOptions {
   credentials: ReadonlyArray<{ key: string; secret: string }>;
   admin: DirectoryAdmin;
+  /** Live sessions (authenticate mode); without it the session endpoints count none. */
+  sessions?: SessionsAdmin;
   bodyLimit: number;
   /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
   throttle?: AuthThrottle;
@@ -47,7 +50,7 @@ function errorReply(err: unknown): { code: AdminCode; msg: string; errorData?: R
   return { code: AdminCodes.INTERNAL, msg: 'Internal error' };
 }
 
-function endpoints(admin: DirectoryAdmin, validate: ReturnType<typeof createValidators>): Record<string, { auth: boolean; handle: Handler }> {
+function endpoints(admin: DirectoryAdmin, sessions: SessionsAdmin, validate: ReturnType<typeof createValidators>): Record<string, { auth: boolean; handle: Handler }> {
   return {
     'debug.ping': { auth: false, handle: async () => ({ msg: 'tenant-gate admin API' }) },
     'system.update_company_sso_config': {
@@ -61,7 +64,9 @@ function endpoints(admin: DirectoryAdmin, validate: ReturnType<typeof createVali
     'system.delete_company_sso_config': {
       auth: true,
       handle: async (body) => {
-        await admin.deleteCompanySso(validate(CompanyRef, body).company);
+        const { company } = validate(CompanyRef, body);
+        await admin.deleteCompanySso(company);
+        await sessions.end(company, 'tenant_deleted');
         return { deleted: 1 };
       },
     },
@@ -91,13 +96,21 @@ function endpoints(admin: DirectoryAdmin, validate: ReturnType<typeof createVali
         return { deleted: 1 };
       },
     },
+    'sso.get_sessions_summary': {
+      auth: true,
+      handle: async (body) => sessions.summary(validate(CompanyRef, body).company),
+    },
+    'sso.revoke_sessions': {
+      auth: true,
+      handle: async (body) => sessions.revoke(validate(RevokeSessions, body)),
+    },
   };
 }
 
 async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const checkAuth = basicAuthChecker(opts.credentials);
   const throttle = opts.throttle ?? new AuthThrottle();
-  const table = endpoints(opts.admin, createValidators());
+  const table = endpoints(opts.admin, opts.sessions ?? new SessionsAdmin({}), createValidators());
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => {

@@ -4,7 +4,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { API_VERSION } from './envelope.js';
-import { CompanyRef, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
+import { CompanyRef, ProviderList, ProviderRef, RevokeSessions, SaveProvider, UpdateCompanySso } from './payloads.js';
 
 const ENDPOINTS: Array<[string, string, TSchema | undefined, boolean]> = [
   ['debug.ping', 'Answers without credentials.', undefined, false],
@@ -15,6 +15,8 @@ const ENDPOINTS: Array<[string, string, TSchema | undefined, boolean]> = [
   ['sso.get_provider_configuration', 'Reads one provider (never its client_secret).', ProviderRef, true],
   ['sso.get_all_provider_configurations', 'Lists providers, of one company or all.', ProviderList, true],
   ['sso.delete_provider_configuration', 'Deletes one provider.', ProviderRef, true],
+  ['sso.get_sessions_summary', "Counts a company's live sessions: {count, by_provider}.", CompanyRef, true],
+  ['sso.revoke_sessions', "Ends one user's sessions (user: subject or verified email) or all of a company's (all: true), on every replica: {revoked}.", RevokeSessions, true],
 ];
 
 const envelope = {
