@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
 import { DirectoryAdmin } from './admin/directory-admin.js';
 import { SessionsAdmin } from './admin/sessions-admin.js';
+import { tenantOrigins } from './cli/describe.js';
 import type { Config } from './config/schema.js';
 import { StoreUnavailableError } from './errors.js';
 import { CachedDirectory } from './directory/cached-directory.js';
@@ -237,7 +238,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   const sessionsAdmin = new SessionsAdmin({ sessions, metrics, log: logger.child({ component: 'admin' }) });
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, sessions: sessionsAdmin, bodyLimit: config.admin.bodyLimitBytes });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, sessions: sessionsAdmin, ...(sessions ? { originsOf: (tenant: string, hosts: string[]) => tenantOrigins(config, tenant, hosts) } : {}), bodyLimit: config.admin.bodyLimitBytes });
 
   let closed = false;
   return {

@@ -16,11 +16,15 @@ import { AdminCodes, envelope, type AdminCode } from './envelope.js';
 import { adminOpenApi } from './openapi.js';
 import { CompanyRef, createValidators, ProviderList, ProviderRef, RevokeSessions, SaveProvider, UpdateCompanySso } from './payloads.js';
 import { SessionsAdmin } from './sessions-admin.js';
+import { logoutUris } from '../cli/describe.js';
+import type { Provider } from '../directory/types.js';
 
 /** Options of the admin API plugin. */
 export interface AdminApiOptions {
   credentials: ReadonlyArray<{ key: string; secret: string }>;
   admin: DirectoryAdmin;
+  /** The origins a tenant is served on, for the logout URIs in provider read-backs. */
+  originsOf?: (tenant: string, hosts: string[]) => string[];
   /** Live sessions (authenticate mode); without it the session endpoints count none. */
   sessions?: SessionsAdmin;
   bodyLimit: number;
@@ -50,7 +54,15 @@ function errorReply(err: unknown): { code: AdminCode; msg: string; errorData?: R
   return { code: AdminCodes.INTERNAL, msg: 'Internal error' };
 }
 
-function endpoints(admin: DirectoryAdmin, sessions: SessionsAdmin, validate: ReturnType<typeof createValidators>): Record<string, { auth: boolean; handle: Handler }> {
+function endpoints(admin: DirectoryAdmin, sessions: SessionsAdmin, validate: ReturnType<typeof createValidators>, originsOf?: AdminApiOptions['originsOf']): Record<string, { auth: boolean; handle: Handler }> {
+  /** A provider as read back: its view, plus the logout URIs to register when its company has a tenant. */
+  const readBack = async (p: Provider): Promise<Record<string, unknown>> => {
+    const view = providerView(p);
+    if (!originsOf) return view;
+    const company = await admin.getCompanySso(p.company).catch(() => undefined);
+    if (!company) return view;
+    return { ...view, logout_uris: logoutUris(originsOf(company.sso.tenant, company.sso.hosts), p.configuration.client_id) };
+  };
   return {
     'debug.ping': { auth: false, handle: async () => ({ msg: 'tenant-gate admin API' }) },
     'system.update_company_sso_config': {
@@ -81,12 +93,12 @@ function endpoints(admin: DirectoryAdmin, sessions: SessionsAdmin, validate: Ret
       auth: true,
       handle: async (body) => {
         const ref = validate(ProviderRef, body);
-        return providerView(await admin.getProvider(ref.company, ref.id));
+        return readBack(await admin.getProvider(ref.company, ref.id));
       },
     },
     'sso.get_all_provider_configurations': {
       auth: true,
-      handle: async (body) => ({ providers: (await admin.listProviders(validate(ProviderList, body).company)).map(providerView) }),
+      handle: async (body) => ({ providers: await Promise.all((await admin.listProviders(validate(ProviderList, body).company)).map(readBack)) }),
     },
     'sso.delete_provider_configuration': {
       auth: true,
@@ -110,7 +122,7 @@ function endpoints(admin: DirectoryAdmin, sessions: SessionsAdmin, validate: Ret
 async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const checkAuth = basicAuthChecker(opts.credentials);
   const throttle = opts.throttle ?? new AuthThrottle();
-  const table = endpoints(opts.admin, opts.sessions ?? new SessionsAdmin({}), createValidators());
+  const table = endpoints(opts.admin, opts.sessions ?? new SessionsAdmin({}), createValidators(), opts.originsOf);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => {

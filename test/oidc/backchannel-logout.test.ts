@@ -173,6 +173,19 @@ t.test('bad logout tokens end nothing and get 400', async (t) => {
   t.ok(await s.signedIn(again.browser), "but not acme's alice (same subject, other tenant)");
 });
 
+t.test('the provider read-back names the logout URIs to register per host', async (t) => {
+  const s = await setup(t);
+  const r = await s.call('sso.get_provider_configuration', { company: 'c-acme', id: 'acme-kc' });
+  t.same(r.data.logout_uris, {
+    backchannel: ['http://acme.ml.example.com/backchannel-logout_acme-web', 'http://ml.example.com/backchannel-logout_acme-web'],
+    frontchannel: ['http://acme.ml.example.com/frontchannel-logout_acme-web', 'http://ml.example.com/frontchannel-logout_acme-web'],
+  });
+  const all = await s.call('sso.get_all_provider_configurations', { company: 'c-globex' });
+  t.same(all.data.providers[0].logout_uris.backchannel, ['http://globex.ml.example.com/backchannel-logout_globex-web', 'http://ml.example.com/backchannel-logout_globex-web']);
+  const openapi = (await (await fetch(`${s.gw.adminUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+  t.ok(openapi.paths['/sso.get_sessions_summary'] && openapi.paths['/sso.revoke_sessions'], 'the session endpoints are described');
+});
+
 t.test('a logout token naming sid ends that provider session only', async (t) => {
   const s = await setup(t);
   const first = await s.login('alice');
