@@ -18,6 +18,7 @@
  */
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ErrorCodes, GatewayError } from '../errors.js';
+import type { LogoutTokenReason } from '../reasons.js';
 
 /** The event a logout token carries. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -30,21 +31,7 @@ export const LOGOUT_TOKEN_ALGORITHMS = [
 /** Longest logout token read (characters). */
 export const MAX_LOGOUT_TOKEN_LENGTH = 16_384;
 
-/** Why a logout token was refused. */
-export type LogoutTokenReason =
-  | 'malformed'
-  | 'bad_algorithm'
-  | 'bad_signature'
-  | 'wrong_issuer'
-  | 'wrong_audience'
-  | 'stale'
-  | 'expired'
-  | 'missing_event'
-  | 'nonce_present'
-  | 'no_subject'
-  | 'missing_jti'
-  | 'replayed'
-  | 'keys_unavailable';
+export type { LogoutTokenReason };
 
 const DESCRIPTIONS: Record<LogoutTokenReason, string> = {
   malformed: 'the logout token is not a well-formed signed JWT',

@@ -24,6 +24,8 @@ import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Provider, ProviderConfiguration } from '../directory/types.js';
 import { ErrorCodes, GatewayError } from '../errors.js';
+import type { ProviderCall } from '../observability/metrics.js';
+import type { ProviderFetchHook } from '../observability/provider-calls.js';
 
 /** Options of {@link ClientRegistry}. */
 export interface ClientRegistryOptions {
@@ -38,6 +40,8 @@ export interface ClientRegistryOptions {
   log?: { warn(obj: object, msg: string): void };
   /** Fetch implementation for every request to identity providers (default global `fetch`). */
   fetch?: typeof fetch;
+  /** Observes every request to identity providers (metrics, traces). */
+  instrument?: ProviderFetchHook;
 }
 
 /** Server metadata fields that a saved provider may set, and that must be safe URLs. */
@@ -81,6 +85,8 @@ interface Entry {
   failures: number;
   retryAt: number;
   error?: GatewayError;
+  /** External tenant of the provider, for metrics and traces. */
+  tenant?: string;
 }
 
 function fingerprint(provider: Provider): string {
@@ -117,6 +123,24 @@ function timedFetch(impl: typeof fetch, ms: number): oidc.CustomFetch {
   };
 }
 
+/** Metadata endpoints and the call each one is. */
+const CALLS: ReadonlyArray<[keyof oidc.ServerMetadata, ProviderCall]> = [
+  ['token_endpoint', 'token'],
+  ['userinfo_endpoint', 'userinfo'],
+  ['jwks_uri', 'jwks'],
+  ['revocation_endpoint', 'revocation'],
+];
+
+/** A fetch that reports each request to `hook`: discovery until the endpoints are known, then the call its URL is. */
+function instrumentedFetch(impl: typeof fetch, hook: ProviderFetchHook, entry: Entry, calls: Map<string, ProviderCall>): typeof fetch {
+  return ((url: string | URL, init: RequestInit = {}) => {
+    const href = String(url);
+    const q = href.indexOf('?');
+    const call = calls.size === 0 ? 'discovery' : (calls.get(q < 0 ? href : href.slice(0, q)) ?? 'other');
+    return hook(entry.tenant, call, href, init, (sent) => impl(url, sent));
+  }) as typeof fetch;
+}
+
 /** Per-provider openid-client configurations, discovered lazily and cached. */
 export class ClientRegistry {
   readonly #entries = new Map<string, Entry>();
@@ -126,6 +150,7 @@ export class ClientRegistry {
   readonly #now: () => number;
   readonly #log: { warn(obj: object, msg: string): void } | undefined;
   readonly #fetch: typeof fetch;
+  readonly #instrument: ProviderFetchHook | undefined;
 
   constructor(opts: ClientRegistryOptions) {
     this.#timeoutMs = Math.max(1, Math.round(opts.httpTimeoutMs));
@@ -134,6 +159,7 @@ export class ClientRegistry {
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
     this.#fetch = opts.fetch ?? globalThis.fetch;
+    this.#instrument = opts.instrument;
   }
 
   /**
@@ -141,7 +167,7 @@ export class ClientRegistry {
    * @throws GatewayError PROVIDER_UNAVAILABLE (503) when the provider is
    *   misconfigured, unreachable, or backing off after a failure.
    */
-  get(provider: Provider): Promise<oidc.Configuration> {
+  get(provider: Provider, tenant?: string): Promise<oidc.Configuration> {
     const clientId = provider.configuration.client_id;
     const fp = fingerprint(provider);
     let entry = this.#entries.get(clientId);
@@ -149,6 +175,7 @@ export class ClientRegistry {
       entry = { fingerprint: fp, configuredAt: 0, failures: 0, retryAt: 0 };
       this.#entries.set(clientId, entry);
     }
+    if (tenant !== undefined) entry.tenant = tenant;
     const now = this.#now();
     if (entry.config) {
       if (now - entry.configuredAt >= this.#refreshMs && !entry.pending && now >= entry.retryAt) {
@@ -171,7 +198,7 @@ export class ClientRegistry {
 
   #start(entry: Entry, provider: Provider): Promise<oidc.Configuration> {
     const cfg = provider.configuration;
-    const pending = this.#discover(cfg).then(
+    const pending = this.#discover(cfg, entry).then(
       (config) => {
         entry.config = config;
         entry.configuredAt = this.#now();
@@ -208,7 +235,7 @@ export class ClientRegistry {
     return pending;
   }
 
-  async #discover(cfg: ProviderConfiguration): Promise<oidc.Configuration> {
+  async #discover(cfg: ProviderConfiguration, entry: Entry): Promise<oidc.Configuration> {
     const who = `provider ${JSON.stringify(cfg.id)} (client_id ${JSON.stringify(cfg.client_id)})`;
     const issuer = deriveIssuer(cfg);
     if (!issuer) {
@@ -228,7 +255,8 @@ export class ClientRegistry {
     }
 
     const issuerUrl = new URL(issuer);
-    const customFetch = timedFetch(this.#fetch, this.#timeoutMs);
+    const calls = new Map<string, ProviderCall>();
+    const customFetch = timedFetch(this.#instrument ? instrumentedFetch(this.#fetch, this.#instrument, entry, calls) : this.#fetch, this.#timeoutMs);
     const timeout = Math.ceil(this.#timeoutMs / 1000);
     let discovered: oidc.Configuration;
     try {
@@ -260,6 +288,7 @@ export class ClientRegistry {
       cfg.client_secret ? { client_secret: cfg.client_secret } : {},
       this.#clientAuth(cfg, metadata),
     );
+    for (const [key, call] of CALLS) if (typeof metadata[key] === 'string') calls.set(metadata[key] as string, call);
     config.timeout = timeout;
     config[oidc.customFetch] = customFetch;
     if (insecure) oidc.allowInsecureRequests(config);

@@ -26,7 +26,8 @@ import type { ClientRecord, Provider } from '../directory/types.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { PAGE_CSP, PAGE_HEADERS, renderPage } from '../pages/render.js';
-import type { RequestLimiter } from '../routing/tenant-routing.js';
+import type { Limiter } from '../pipeline/env.js';
+import type { ChannelLogoutOutcome } from '../reasons.js';
 import type { SessionQuery, SessionStore } from '../session/types.js';
 import { tenantKey } from '../tenancy/tenant-id.js';
 import { LogoutTokenError, remoteKeySets, verifyLogoutToken } from './backchannel-logout.js';
@@ -44,7 +45,7 @@ export interface LogoutChannelsOptions {
   /** Default: the provider's `jwks_uri` from its discovered configuration, fetched with jose. */
   keysFor?: KeysFor;
   /** Per client address. */
-  limit?: RequestLimiter;
+  limit?: Limiter;
   /** Oldest logout token accepted, in seconds (default 300). */
   maxAgeSeconds?: number;
   /** Clock skew allowed, in seconds (default 60). */
@@ -71,7 +72,7 @@ export function keysFromRegistry(registry: ClientRegistry, timeoutMs: number): K
 async function clientFor(req: FastifyRequest, directory: CachedDirectory, clientId: string): Promise<ClientRecord | 'unknown_client' | 'wrong_tenant'> {
   const client = await directory.client(clientId);
   if (!client || client.tenant === undefined) return 'unknown_client';
-  const hostTenant = req.gate.tenant?.company.sso.tenant;
+  const hostTenant = req.gate.site?.tenant?.company.sso.tenant;
   if (hostTenant !== undefined && tenantKey(hostTenant) !== tenantKey(client.tenant)) return 'wrong_tenant';
   return client;
 }
@@ -97,14 +98,14 @@ async function logoutChannels(app: FastifyInstance, opts: LogoutChannelsOptions)
 
   const limited = async (req: FastifyRequest): Promise<number | undefined> => {
     if (!opts.limit) return undefined;
-    const r = await opts.limit(req);
-    return r.isAllowed || !r.isExceeded ? undefined : Math.max(1, r.ttlInSeconds ?? 60);
+    const r = await opts.limit(req.gate.clientAddress);
+    return r.allowed ? undefined : Math.max(1, r.retryAfterSeconds ?? 60);
   };
 
   app.post<{ Params: { clientId: string } }>('/backchannel-logout_:clientId', async (req, reply) => {
     const clientId = req.params.clientId;
     let tenant = '';
-    const answer = (status: number, outcome: string, extra: Record<string, unknown> = {}, description?: string) => {
+    const answer = (status: number, outcome: ChannelLogoutOutcome, extra: Record<string, unknown> = {}, description?: string) => {
       metrics.channelLogout('backchannel', tenant, outcome);
       const level = status === 200 ? 'info' : 'warn';
       req.log[level]({ audit: 'backchannel_logout', tenant, clientId, outcome, ...extra }, 'back-channel logout');
@@ -155,7 +156,7 @@ async function logoutChannels(app: FastifyInstance, opts: LogoutChannelsOptions)
   app.get<{ Params: { clientId: string }; Querystring: Record<string, unknown> }>('/frontchannel-logout_:clientId', async (req, reply) => {
     const clientId = req.params.clientId;
     let tenant = '';
-    const page = (status: number, outcome: string, frameOrigin?: string, extra: Record<string, unknown> = {}) => {
+    const page = (status: number, outcome: ChannelLogoutOutcome, frameOrigin?: string, extra: Record<string, unknown> = {}) => {
       metrics.channelLogout('frontchannel', tenant, outcome);
       req.log[status === 200 ? 'info' : 'warn']({ audit: 'frontchannel_logout', tenant, clientId, outcome, ...extra }, 'front-channel logout');
       const csp = PAGE_CSP.replace(/frame-ancestors [^;]*/, `frame-ancestors ${frameOrigin ?? "'none'"}`);

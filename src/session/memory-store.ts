@@ -14,9 +14,6 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { LRUCache } from 'lru-cache';
 import {
-  indexNameFor,
-  indexNamesOf,
-  matchesQuery,
   SESSION_ID_PATTERN,
   type EndedListener,
   type SessionData,
@@ -24,6 +21,7 @@ import {
   type SessionQuery,
   type SessionStore,
 } from './types.js';
+import { indexNameFor, indexNamesOf, matchesQuery } from './index-keys.js';
 
 /** Options of {@link MemorySessionStore}. */
 export interface MemorySessionStoreOptions {
@@ -199,6 +197,12 @@ export class MemorySessionStore implements SessionStore {
   }
 
   /** Always reachable. */
+  /** {@inheritDoc SessionStore.count} */
+  async count(): Promise<number> {
+    this.#sessions.purgeStale();
+    return this.#sessions.size;
+  }
+
   async ping(): Promise<void> {}
 
   /** Forgets every session. */

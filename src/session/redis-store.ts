@@ -27,9 +27,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { GatewayError, StoreUnavailableError } from '../errors.js';
 import {
-  indexNameFor,
-  indexNamesOf,
-  matchesQuery,
   SESSION_ID_PATTERN,
   type EndedListener,
   type SessionData,
@@ -37,6 +34,7 @@ import {
   type SessionQuery,
   type SessionStore,
 } from './types.js';
+import { indexNameFor, indexNamesOf, matchesQuery } from './index-keys.js';
 
 /** Where the store reports connection problems; a pino logger fits. */
 export interface SessionStoreLogger {

@@ -16,9 +16,21 @@
  * - ending sessions (`destroy`, `destroyMany`, `endWhere`) tells every `onEnded`
  *   listener, in this process and, for shared stores, in every process using the
  *   store; a session created while others are being ended is never lost from the index.
+ *
+ * A leaf module: it imports nothing of the gateway's.
  */
-import type { Identity } from '../oidc/identity.js';
-import { tenantKey } from '../tenancy/tenant-id.js';
+/** Who logged in, as forwarded to the upstream. */
+export interface Identity {
+  /** The IdP's `sub`. */
+  subject: string;
+  email?: string;
+  name?: string;
+  /** External tenant ID, as saved in the company's settings. */
+  tenant: string;
+  /** ClearML group names, translated and filtered to the tenant's groups. */
+  groups: string[];
+  admin: boolean;
+}
 
 /** One logged-in user's session. Times are milliseconds since the epoch. */
 export interface SessionData {
@@ -33,6 +45,8 @@ export interface SessionData {
   providerId?: string;
   /** The provider's session id (the ID token's `sid` claim), for back-channel logout. */
   sid?: string;
+  /** The IdP groups at login, untranslated: groups and admin are recomputed from them when the company's mapping changes. */
+  idpGroups?: string[];
   /** Kept for `id_token_hint` at logout. */
   idToken?: string;
   /** Kept only to be revoked at logout. */
@@ -106,6 +120,8 @@ export interface SessionStore {
    *   used to make login transactions single-use.
    */
   consumeOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Optional: how many sessions the store holds (exported as a gauge). */
+  count?(): Promise<number>;
   /** Throws when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -113,36 +129,3 @@ export interface SessionStore {
 
 /** The shape of every session id: 32 random bytes in base64url. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-
-/** Whether a session matches every field a query gives. Tenants compare case-insensitively. */
-export function matchesQuery(data: SessionData, query: SessionQuery): boolean {
-  if (query.company !== undefined && data.company !== query.company) return false;
-  if (query.tenant !== undefined && tenantKey(data.tenant) !== tenantKey(query.tenant)) return false;
-  if (query.clientId !== undefined && data.clientId !== query.clientId) return false;
-  if (query.sub !== undefined && data.identity.subject !== query.sub) return false;
-  if (query.sid !== undefined && data.sid !== query.sid) return false;
-  return true;
-}
-
-/**
- * The index entries of a session, and the one a query reads: a query by `sid` reads
- * the (tenant, sid) entry, by `sub` the (tenant, sub) entry, else the tenant's or the
- * company's. Names are opaque strings; stores prefix them.
- */
-export function indexNamesOf(data: Pick<SessionData, 'tenant' | 'company' | 'sid' | 'identity'>): string[] {
-  const tenant = tenantKey(data.tenant);
-  const names = [`company:${data.company}`, `tenant:${tenant}`, `sub:${tenant}:${data.identity.subject}`];
-  if (data.sid !== undefined) names.push(`sid:${tenant}:${data.sid}`);
-  return names;
-}
-
-/** The index entry a query reads (see {@link indexNamesOf}). */
-export function indexNameFor(query: SessionQuery): string {
-  if (query.tenant !== undefined) {
-    const tenant = tenantKey(query.tenant);
-    if (query.sid !== undefined) return `sid:${tenant}:${query.sid}`;
-    if (query.sub !== undefined) return `sub:${tenant}:${query.sub}`;
-    return `tenant:${tenant}`;
-  }
-  return `company:${query.company}`;
-}

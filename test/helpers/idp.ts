@@ -67,6 +67,8 @@ export interface Idp {
   url(path: string): string;
   /** Number of requests served, by path (query excluded). */
   hits: Map<string, number>;
+  /** Headers of the last request, by path (query excluded). */
+  lastHeaders: Map<string, IncomingMessage['headers']>;
   close(): Promise<void>;
   provider: IdpProvider;
   /** The private signing key as a JWK (to sign test tokens the provider would accept). */
@@ -104,9 +106,11 @@ const EMAIL = ['email', 'email_verified'];
 export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const hits = new Map<string, number>();
+  const lastHeaders = new Map<string, IncomingMessage['headers']>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     hits.set(path, (hits.get(path) ?? 0) + 1);
+    lastHeaders.set(path, req.headers);
     if (handler) handler(req, res);
     else res.writeHead(503).end();
   });
@@ -200,6 +204,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
     issuer,
     url: (path: string) => new URL(path, issuer).href,
     hits,
+    lastHeaders,
     provider,
     signingJwk: jwk,
     backchannelDeliveries: deliveries,
