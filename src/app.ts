@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
-import { DirectoryAdmin } from './admin/directory-admin.js';
+import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
 import { StoreUnavailableError } from './errors.js';
 import { CachedDirectory } from './directory/cached-directory.js';
@@ -24,6 +24,7 @@ import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { installErrorPages } from './pages/error-pages.js';
 import authenticate, { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
+import { loadClientAssertionKey } from './oidc/client-assertion-key.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
@@ -149,6 +150,8 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     registry = new ClientRegistry({
       httpTimeoutMs: config.oidc.httpTimeoutMs,
       retryMaxSeconds: config.oidc.discoveryRetryMaxSeconds,
+      insecureAllowPrivateProviders: config.oidc.insecureAllowPrivateProviders,
+      ...(config.oidc.clientAssertionKeyFile ? { clientAssertionKey: await loadClientAssertionKey(config.oidc.clientAssertionKeyFile) } : {}),
       log: logger.child({ component: 'oidc' }),
       ...(deps.now ? { now: deps.now } : {}),
     });
@@ -217,6 +220,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     store,
     baseHosts,
     baseDomain,
+    providerRules: providerRulesOf(config),
     onWrite: (keys) => {
       dropKeys(keys);
       void bus.publish(keys);
@@ -247,7 +251,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       closed = true;
       await Promise.all([pub.close(), admin.close()]);
       await bus.close();
-      await Promise.all([store.close(), sessions?.close()]);
+      await Promise.all([store.close(), sessions?.close(), registry?.close()]);
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },
   };

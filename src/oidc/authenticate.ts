@@ -32,7 +32,8 @@ import type { CallbackParams } from '../tenancy/callback.js';
 import { safeRelativeRedirect } from '../tenancy/redirect.js';
 import { tenantKey } from '../tenancy/tenant-id.js';
 import type { ClientRegistry } from './client-registry.js';
-import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, FlowError, type LoginTransaction } from './flow.js';
+import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, type LoginTransaction } from './flow.js';
+import { providerFailure } from './provider-failure.js';
 import { claimsToIdentity } from './identity.js';
 import type { Sealer } from './seal.js';
 
@@ -156,13 +157,13 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     return headers;
   };
 
-  const refuse = (req: FastifyRequest, reply: FastifyReply, status: number, tenant: string, reason: string, message: string, detail?: string) => {
+  const refuse = (req: FastifyRequest, reply: FastifyReply, status: number, tenant: string, reason: string, message: string, detail?: string, providerError?: string) => {
     metrics.loginOutcome(tenant, status >= 500 ? 'error' : 'refused', reason);
-    req.log.warn({ audit: 'login', tenant, outcome: status >= 500 ? 'error' : 'refused', reason, detail }, 'login refused');
+    req.log.warn({ audit: 'login', tenant, outcome: status >= 500 ? 'error' : 'refused', reason, detail, ...(providerError ? { providerError } : {}) }, 'login refused');
     reply.header('set-cookie', jar.clear(txCookie));
     if (status === 503) reply.header('retry-after', '10');
     return sendPage(reply, status, {
-      title: status === 403 ? 'Access denied' : status >= 500 ? 'Sign-in is unavailable' : 'Sign-in could not be completed',
+      title: status === 403 ? 'Access denied' : status === 502 ? 'Sign-in is misconfigured' : status >= 500 ? 'Sign-in is unavailable' : 'Sign-in could not be completed',
       paragraphs: [message.charAt(0).toUpperCase() + message.slice(1)],
       link: { href: loginLocation(tenant, {}), text: 'Back to sign-in' },
       ...(tenant ? { tenantName: req.gate.tenant?.company.sso.display_name ?? tenant } : {}),
@@ -223,7 +224,8 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         config = await opts.registry.get(provider);
       } catch (err) {
         req.log.error({ tenant: tenantId, err: err instanceof GatewayError ? err.detail ?? err.message : String(err) }, 'identity provider unavailable');
-        return refuse(req, reply, 503, tenantId, 'provider_unavailable', "The organisation's identity provider cannot be reached. Please try again in a moment.");
+        const f = providerFailure(err);
+        return refuse(req, reply, f.status, tenantId, f.reason, f.message, f.detail, f.providerError);
       }
       const clientId = provider.configuration.client_id;
       const redirectUri = `${req.gate.origin}/callback_${encodeURIComponent(clientId)}`;
@@ -268,19 +270,14 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       if (!tenant) return refuse(req, reply, 400, tenantId, 'unknown_tenant', 'This organisation is no longer set up for sign-in.');
       let result;
       try {
-        const config = await opts.registry.get(client.provider);
-        result = await finishLogin(config, {
+        result = await finishLogin(await opts.registry.client(client.provider), {
           callbackUrl: callbackUrlOf(req.gate.origin, req.url, params),
           transaction: sealed.tx,
           expectedRedirectUri: sealed.redirectUri,
         });
       } catch (err) {
-        const fe = err instanceof FlowError ? err : undefined;
-        const status = fe ? fe.statusCode : err instanceof GatewayError ? err.statusCode : 503;
-        const reason = fe?.reason ?? 'provider_unavailable';
-        return refuse(req, reply, status >= 500 ? 503 : 400, tenantId, reason,
-          status >= 500 ? "The organisation's identity provider cannot be reached. Please try again in a moment." : 'The sign-in response could not be verified. Please start again.',
-          fe?.detail ?? (err instanceof Error ? err.message : undefined));
+        const f = providerFailure(err);
+        return refuse(req, reply, f.status, tenantId, f.reason, f.message, f.detail, f.providerError);
       }
       const decided = claimsToIdentity(result.claims, client.provider.configuration, tenant.company.sso);
       if (!decided.ok) {

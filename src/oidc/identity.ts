@@ -68,7 +68,8 @@ export type IdentityResult = { ok: true; identity: Identity } | { ok: false; ref
 
 const MAX_LISTED = 10;
 
-function readClaim(claims: Record<string, unknown>, name: string): unknown {
+/** A claim by name; a dotted name that is not a top-level claim is followed into nested objects. */
+export function readClaim(claims: Record<string, unknown>, name: string): unknown {
   if (Object.hasOwn(claims, name)) return claims[name];
   if (!name.includes('.')) return undefined;
   let node: unknown = claims;

@@ -5,8 +5,11 @@
  * - Every claim given for a user is delivered in the ID token under the standard
  *   `openid profile email` scopes (custom claims such as `tenant_key` and
  *   `ad_groups_trusted` go with `profile`, and with a `tenant` scope of their own).
- * - PKCE (S256) is required; RS256 keys are made at start; revocation and
- *   RP-initiated logout are on; consent is granted automatically.
+ * - PKCE (S256) is required; an RS256 key is made at start (or `signingKeys` given);
+ *   `rotate(keys)` swaps the signing keys mid-run (same issuer, same storage);
+ *   revocation and RP-initiated logout are on; consent is granted automatically.
+ * - `claimsAtUserinfo`: claims reach only userinfo, the ID token carries `sub` alone.
+ * - `intercept(req, res)` sees every request first and may answer it itself.
  * - The development login form accepts any password; the login name is the account id.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -18,11 +21,14 @@ import OidcProviderImpl from 'oidc-provider';
 /** A client registered at the test provider. */
 export interface IdpClient {
   client_id: string;
-  client_secret: string;
+  client_secret?: string;
   redirect_uris: string[];
   post_logout_redirect_uris?: string[];
   /** Default `client_secret_basic`. */
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** Public keys of a private_key_jwt client. */
+  jwks?: { keys: object[] };
+  id_token_signed_response_alg?: string;
 }
 
 /** Options of {@link startIdp}. */
@@ -32,6 +38,12 @@ export interface StartIdpOptions {
   users: Record<string, Record<string, unknown>>;
   /** Seconds an ID token is valid (default 600). */
   idTokenTtlSeconds?: number;
+  /** Private signing JWKs (default: one fresh RS256 key). */
+  signingKeys?: object[];
+  /** Claims only at userinfo: the ID token carries `sub` alone (oidc-provider's conform mode). */
+  claimsAtUserinfo?: boolean;
+  /** Sees every request first; returns true when it answered. */
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /** The parts of oidc-provider's Provider that tests use. */
@@ -59,6 +71,14 @@ export interface Idp {
   hits: Map<string, number>;
   close(): Promise<void>;
   provider: IdpProvider;
+  /** Replaces the signing keys (the first one signs); logins in flight start again. */
+  rotate(keys: object[]): void;
+}
+
+/** A fresh private RS256 signing JWK with a random kid. */
+export function newSigningKey(): object {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
 }
 
 const STANDARD_PROFILE = ['name', 'given_name', 'family_name', 'preferred_username', 'locale', 'updated_at'];
@@ -71,6 +91,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     hits.set(path, (hits.get(path) ?? 0) + 1);
+    if (opts.intercept?.(req, res)) return;
     if (handler) handler(req, res);
     else res.writeHead(503).end();
   });
@@ -87,19 +108,18 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
       if (name !== 'sub' && !STANDARD_PROFILE.includes(name) && !EMAIL.includes(name)) custom.add(name);
     }
   }
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
   const ttl = opts.idTokenTtlSeconds ?? 600;
+  const cookieKey = randomBytes(32).toString('base64url');
 
-  const provider: IdpProvider = new OidcProviderImpl(issuer, {
+  const build = (keys: object[]): IdpProvider => new OidcProviderImpl(issuer, {
     clients: opts.clients.map((c) => ({
       token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       ...c,
     })),
-    jwks: { keys: [jwk] },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    jwks: { keys },
+    cookies: { keys: [cookieKey] },
     claims: {
       openid: ['sub'],
       email: EMAIL,
@@ -107,7 +127,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
       tenant: [...custom],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'tenant'],
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: opts.claimsAtUserinfo === true,
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
@@ -144,7 +164,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
         const found = await ctx.oidc.provider.Grant.find(existing);
         if (found) return found;
       }
-      const grant = new provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+      const grant = new current.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
       grant.addOIDCScope(ctx.oidc.params.scope ?? 'openid');
       grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
       await grant.save();
@@ -155,13 +175,20 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
       ctx.body = `error: ${out.error}`;
     },
   });
-  handler = provider.callback();
+  let current: IdpProvider = build(opts.signingKeys ?? [newSigningKey()]);
+  handler = current.callback();
 
   return {
     issuer,
     url: (path: string) => new URL(path, issuer).href,
     hits,
-    provider,
+    get provider() {
+      return current;
+    },
+    rotate(keys: object[]) {
+      current = build(keys);
+      handler = current.callback();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
