@@ -128,6 +128,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'tenant'],
     conformIdTokenClaims: opts.claimsAtUserinfo === true,
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'HS256'] },
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
