@@ -279,7 +279,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         const f = providerFailure(err);
         return refuse(req, reply, f.status, tenantId, f.reason, f.message, f.detail, f.providerError);
       }
-      const decided = claimsToIdentity(result.claims, client.provider.configuration, tenant.company.sso);
+      const decided = claimsToIdentity(result.claims, client.provider.configuration, tenant.company.sso, client.provider.provider);
       if (!decided.ok) {
         return refuse(req, reply, 403, tenantId, decided.refusal.reason, decided.refusal.message, decided.refusal.detail);
       }
