@@ -5,6 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { prometheusBinary, startDemoPrometheus, type DemoPrometheus } from './observe.js';
 import { DEMO_ADMIN, startDemoStack, type DemoStack } from './stack.js';
 
 const USAGE = `usage: npm run demo -- [options]
@@ -13,6 +14,8 @@ const USAGE = `usage: npm run demo -- [options]
   --admin-port N    admin API port (default 8008)
   --exit-after S    stop by itself after S seconds
   --log-level L     gateway log level on stderr: fatal|error|warn|info|debug (default warn)
+  --observe         also start Prometheus (Debian package prometheus) scraping the gateway
+  --prometheus-port N  its port (default 9090)
   -h, --help        this help`;
 
 function fail(message: string): never {
@@ -77,6 +80,22 @@ Press Ctrl-C to stop (or kill ${process.pid}).
 `;
 }
 
+/** What `--observe` adds: where to look at metrics, rules and alerts, and how to see traces. */
+function observeInstructions(stack: DemoStack, promUrl: string): string {
+  const q = (expr: string) => `${promUrl}/graph?g0.expr=${encodeURIComponent(expr)}&g0.tab=0`;
+  return `
+Observe (Prometheus scrapes ${stack.adminUrl}/metrics every 5 s):
+  ${promUrl}/targets     the gateway as a scrape target
+  ${promUrl}/rules       recording and alerting rules from deploy/prometheus/
+  ${promUrl}/alerts      alerts (sign in a few times, try a wrong admin password)
+  ${q('tenant_gate:request_duration_seconds:p99_5m')}
+  ${q('sum by (tenant, outcome) (rate(tenant_gate_logins_total[1m]))')}
+  Dashboard: import deploy/grafana/tenant-gate.json into Grafana with this Prometheus as its data source.
+  Traces: start the demo with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (an OTLP/HTTP
+  collector, e.g. Jaeger) to export a span per request with its store, provider and upstream calls.
+`;
+}
+
 async function run(): Promise<void> {
   // Output piped into a pager that has quit must not stop the cleanup.
   process.stdout.on('error', () => {});
@@ -88,6 +107,8 @@ async function run(): Promise<void> {
         'admin-port': { type: 'string' },
         'exit-after': { type: 'string' },
         'log-level': { type: 'string' },
+        observe: { type: 'boolean' },
+        'prometheus-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -120,12 +141,26 @@ async function run(): Promise<void> {
     return;
   }
   process.stdout.write(instructions(stack));
+  let prometheus: DemoPrometheus | undefined;
+  if (args.observe) {
+    const binary = prometheusBinary();
+    if (!binary) process.stdout.write('\n--observe: prometheus is not installed (apt-get install prometheus); metrics stay at the admin /metrics.\n');
+    else {
+      try {
+        prometheus = await startDemoPrometheus({ binary, adminHost: new URL(stack.adminUrl).host, port: portArg(args['prometheus-port'], 'prometheus-port', 9090), dir: stack.dir });
+        process.stdout.write(observeInstructions(stack, prometheus.url));
+      } catch (err) {
+        process.stderr.write(`demo: prometheus could not start: ${(err as Error).message}\n`);
+      }
+    }
+  }
 
   let stopping = false;
   const timer = exitAfter !== undefined ? setTimeout(() => stop(`--exit-after ${exitAfter}`), exitAfter * 1000) : undefined;
   /** Exits at once, still removing the temporary folder. */
   function exitNow(message: string): never {
     process.stderr.write(`demo: ${message}\n`);
+    prometheus?.kill();
     rmSync(stack.dir, { recursive: true, force: true });
     process.exit(1);
   }
@@ -136,7 +171,7 @@ async function run(): Promise<void> {
     process.stdout.write(`\nStopping (${why})...\n`);
     // Browsers keep connections open; never wait for them for long.
     setTimeout(() => exitNow('shutdown took too long, exiting'), 5000).unref();
-    stack.close().then(
+    Promise.all([stack.close(), prometheus?.close()]).then(
       () => {
         process.stdout.write('Stopped; temporary files removed.\n');
         process.off('SIGINT', onSignal);

@@ -1,29 +1,34 @@
 /**
  * `buildApp(config, deps)`: the whole gateway, two listeners, no globals.
  *
- * Registration order is behaviour: on the public listener the host is resolved and
- * checked before any route runs, the gateway's own routes come before the catch-all
- * proxy, and the proxy is last.
+ * Three parts, in order: the backends are opened (store, Redis, directory cache,
+ * sessions, invalidation bus), the public listener is built (probes, the request
+ * pipeline, the gateway's own routes, the proxy last), and the admin listener.
+ * Registration order is behaviour.
  */
 import type { AddressInfo } from 'node:net';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
 import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
-import { StoreUnavailableError } from './errors.js';
 import { CachedDirectory } from './directory/cached-directory.js';
 import { createStore, splitPostgresUrl } from './directory/open-store.js';
 import { LocalInvalidationBus, type InvalidationBus } from './directory/invalidation-bus.js';
+import { clientIdsOfKeys } from './directory/invalidation.js';
 import { PostgresInvalidationBus } from './directory/postgres-invalidation-bus.js';
 import type { TenantStore } from './directory/types.js';
 import { createLogger } from './logger.js';
 import health from './observability/health.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
+import { providerCallHook } from './observability/provider-calls.js';
+import requestTiming, { upstreamObserver } from './observability/request-timing.js';
+import { tracedSessions, tracedStore } from './observability/traced-backends.js';
+import { createTracing, tracingSettings, type Tracing } from './observability/tracing.js';
 import { installErrorPages } from './pages/error-pages.js';
-import authenticate, { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
+import { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
 import { loadClientAssertionKey } from './oidc/client-assertion-key.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
@@ -33,8 +38,9 @@ import { RedisSessionStore, redisClientOptions } from './session/redis-store.js'
 import type { SessionStore } from './session/types.js';
 import emailDiscovery from './routing/email-discovery.js';
 import { guardPostLogoutLocation } from './routing/post-logout-guard.js';
-import hostContext from './routing/host-context.js';
-import tenantRouting from './routing/tenant-routing.js';
+import type { Limiter, PipelineEnv } from './pipeline/env.js';
+import gatePlugin from './pipeline/gate-plugin.js';
+import type { ReadinessCheck } from './observability/health.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
 
 /** What `buildApp` may be given instead of building it from the configuration. */
@@ -50,6 +56,8 @@ export interface GatewayDeps {
   sessions?: SessionStore;
   /** How directory writes reach other replicas (default: none, a single process). */
   bus?: InvalidationBus;
+  /** Tracing (default: from the config and the OTEL_* environment). */
+  tracing?: Tracing;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -89,7 +97,7 @@ export function baseDomainOf(config: Config): string {
   return normalizeDomain(config.tenancy.baseDomain) ?? config.tenancy.baseDomain.toLowerCase();
 }
 
-function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] | false, requestTimeout: number) {
+function fastifyOptions(logger: FastifyBaseLogger, bodyLimit: number, trustProxy: string[] | false, requestTimeout: number) {
   return {
     requestTimeout,
     loggerInstance: logger,
@@ -100,10 +108,30 @@ function fastifyOptions(logger: Logger, bodyLimit: number, trustProxy: string[] 
   };
 }
 
-/** Builds the gateway: opens the store, wires every plugin in order. Nothing listens yet. */
-export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
+/** What both listeners share, opened before either is built. */
+interface Backends {
+  logger: Logger;
+  metrics: Metrics;
+  tracing: Tracing;
+  store: TenantStore;
+  redis: Redis | undefined;
+  directory: CachedDirectory;
+  sessions: SessionStore | undefined;
+  registry: ClientRegistry | undefined;
+  bus: InvalidationBus;
+  readiness: ReadinessCheck[];
+  /** Drops cached directory entries and the OIDC clients they affect. */
+  dropKeys(keys: string[]): void;
+}
+
+/** The paths answered on any Host (probes). */
+const ANY_HOST_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+
+/** Opens the store, Redis, the directory cache, sessions and the invalidation bus. */
+async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends> {
   const logger = deps.logger ?? createLogger(config.log.level);
   const metrics = deps.metrics ?? createMetrics();
+  const tracing = deps.tracing ?? createTracing(tracingSettings(config.tracing, process.env));
   const storeLogger = logger.child({ component: 'store' });
   const store = deps.store ?? (await createStore(config.store.url, { logger: storeLogger, ...(deps.cwd !== undefined ? { cwd: deps.cwd } : {}) }));
   await store.init();
@@ -112,7 +140,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     redis.on('error', (err: Error) => logger.warn({ component: 'redis', err: err.message }, 'Redis connection failed'));
     await redis.connect().catch((err: Error) => logger.error({ component: 'redis', err: err.message }, 'Redis is not reachable yet'));
   }
-  const directory = new CachedDirectory(store, {
+  const directory = new CachedDirectory(tracing.enabled ? tracedStore(store, tracing) : store, {
     max: config.cache.max,
     ttlMs: config.cache.ttlSeconds * 1000,
     negativeTtlMs: config.cache.negativeTtlSeconds * 1000,
@@ -120,95 +148,33 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
     counters: metrics.directory,
     ...(deps.now ? { now: deps.now } : {}),
   });
-  const baseHosts = baseHostsOf(config);
-  const baseDomain = baseDomainOf(config);
-  const readiness = [{ name: 'store', check: () => store.ping() }];
-
-  const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
-  const pub = Fastify(fastifyOptions(logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs)) as unknown as FastifyInstance;
-  const admin = Fastify(fastifyOptions(logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false, 30_000)) as unknown as FastifyInstance;
-
-  const anyHostPaths = new Set(['/healthz', '/readyz']);
-  pub.decorateRequest('proxyView', undefined);
-  installErrorPages(pub);
-  await pub.register(health, { checks: readiness });
-  await pub.register(rateLimit, {
-    global: false,
-    ...(redis ? { redis, nameSpace: `${config.redis.keyPrefix}rate-limit:`, skipOnError: true } : {}),
-  });
-  const perMinute = (max: number) => pub.createRateLimit({ max, timeWindow: 60_000 });
-  const limits = { login: perMinute(config.rateLimit.loginPerMinute), callback: perMinute(config.rateLimit.callbackPerMinute) };
-  await pub.register(hostContext, { publicUrl: config.public.url, baseHosts, baseDomain, directory, metrics, anyHostPaths });
-  let authenticator: Authenticator | undefined;
+  const readiness: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
+  let sessions: SessionStore | undefined;
   let registry: ClientRegistry | undefined;
-  const sessions: SessionStore | undefined =
-    config.mode !== 'authenticate'
-      ? undefined
-      : (deps.sessions ?? (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore()));
-  if (sessions) {
-    readiness.push({ name: 'sessions', check: () => sessions.ping() });
+  if (config.mode === 'authenticate') {
+    sessions =
+      deps.sessions ??
+      (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore());
+    const s = sessions;
+    if (s.count) metrics.watchSessions(s.count.bind(s));
+    if (tracing.enabled) sessions = tracedSessions(s, tracing);
+    readiness.push({ name: 'sessions', check: () => s.ping() });
     registry = new ClientRegistry({
       httpTimeoutMs: config.oidc.httpTimeoutMs,
       retryMaxSeconds: config.oidc.discoveryRetryMaxSeconds,
       insecureAllowPrivateProviders: config.oidc.insecureAllowPrivateProviders,
       ...(config.oidc.clientAssertionKeyFile ? { clientAssertionKey: await loadClientAssertionKey(config.oidc.clientAssertionKeyFile) } : {}),
       log: logger.child({ component: 'oidc' }),
-      ...(deps.now ? { now: deps.now } : {}),
-    });
-    authenticator = createAuthenticator({
-      directory,
-      registry,
-      sessions,
-      sealer: new Sealer(config.session.secret!, config.session.previousSecrets, { purpose: 'tenant-gate login transaction' }),
-      metrics,
-      secureCookies: new URL(config.public.url).protocol === 'https:',
-      sessionCookie: config.session.cookieName,
-      sessionTtlSeconds: config.session.ttlSeconds,
-      idleSeconds: config.session.idleSeconds,
-      transactionSeconds: config.session.transactionSeconds,
-      scopes: config.oidc.scopes,
-      httpTimeoutMs: config.oidc.httpTimeoutMs,
-      allowSettingsProviders: config.sso.allow_settings_providers,
-      publicPaths: new Set([...anyHostPaths, '/login', '/logout']),
+      instrument: providerCallHook(metrics, tracing),
       ...(deps.now ? { now: deps.now } : {}),
     });
   }
-  await pub.register(tenantRouting, {
-    directory,
-    metrics,
-    tenantLogin: config.sso.tenant_login || config.mode === 'authenticate',
-    ...(authenticator ? { authenticate: authenticator.hooks } : {}),
-    limits,
-    allowSettingsProviders: config.sso.allow_settings_providers,
-    webappCookie: config.session.webappCookie,
-    bodyLimit: config.public.bodyLimitBytes,
-    anyHostPaths,
-  });
-  if (config.sso.tenant_login && !config.sso.only_password_login) {
-    await pub.register(emailDiscovery, { directory, metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
-  }
-  if (authenticator) await pub.register(authenticate, { authenticator });
-  await pub.register(upstreamProxy, {
-    webapp: config.upstreams.webapp,
-    ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
-    connectTimeoutMs: config.upstreams.connectTimeoutMs,
-    timeoutMs: config.upstreams.timeoutMs,
-    ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
-  });
-
+  const bus = deps.bus ?? busFor(config, store, logger);
+  if (bus.kind !== 'local') readiness.push({ name: 'invalidation', check: () => bus.check() });
   const dropKeys = (keys: string[]) => {
     directory.invalidate(keys);
-    for (const k of keys) if (k.startsWith('c:')) registry?.invalidate(k.slice(2));
+    for (const clientId of clientIdsOfKeys(keys)) registry?.invalidate(clientId);
   };
-  const bus = deps.bus ?? busFor(config, store, logger);
-  if (bus instanceof PostgresInvalidationBus) {
-    readiness.push({
-      name: 'invalidation',
-      check: async () => {
-        if (!bus.connected) throw new StoreUnavailableError(new Error('invalidation listener disconnected'));
-      },
-    });
-  }
   await bus.start({
     onKeys: dropKeys,
     onReset: () => {
@@ -216,31 +182,119 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       registry?.invalidate();
     },
   });
+  metrics.watchBackends([...readiness, ...(redis ? [{ name: 'redis', check: async () => void (await redis.ping()) }] : [])]);
+  return { logger, metrics, tracing, store, redis, directory, sessions, registry, bus, readiness, dropKeys };
+}
+
+/** Builds authenticate mode over the backends (undefined in route mode). */
+function authenticatorFor(config: Config, b: Backends, deps: GatewayDeps): Authenticator | undefined {
+  if (!b.sessions || !b.registry) return undefined;
+  return createAuthenticator({
+    directory: b.directory,
+    registry: b.registry,
+    sessions: b.sessions,
+    sealer: new Sealer(config.session.secret!, config.session.previousSecrets, { purpose: 'tenant-gate login transaction' }),
+    metrics: b.metrics,
+    secureCookies: new URL(config.public.url).protocol === 'https:',
+    sessionCookie: config.session.cookieName,
+    sessionTtlSeconds: config.session.ttlSeconds,
+    idleSeconds: config.session.idleSeconds,
+    transactionSeconds: config.session.transactionSeconds,
+    scopes: config.oidc.scopes,
+    httpTimeoutMs: config.oidc.httpTimeoutMs,
+    log: b.logger.child({ component: 'sessions' }),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+}
+
+/** Builds the public listener: probes, rate limits, the request pipeline, the gateway's routes, the proxy last. */
+async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Promise<FastifyInstance> {
+  const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
+  const pub: FastifyInstance = Fastify(fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs));
+  await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing });
+  installErrorPages(pub);
+  await pub.register(health, { checks: b.readiness });
+  await pub.register(rateLimit, {
+    global: false,
+    ...(b.redis ? { redis: b.redis, nameSpace: `${config.redis.keyPrefix}rate-limit:`, skipOnError: true } : {}),
+  });
+  const perMinute = (max: number): Limiter => {
+    const check = pub.createRateLimit({ max, timeWindow: 60_000 });
+    return async (clientAddress) => {
+      const r = await check(rateLimitSubject(clientAddress));
+      return r.isAllowed || !r.isExceeded ? { allowed: true } : { allowed: false, retryAfterSeconds: r.ttlInSeconds ?? 60 };
+    };
+  };
+  const authenticator = authenticatorFor(config, b, deps);
+  const env: PipelineEnv = {
+    mode: config.mode,
+    directory: b.directory,
+    metrics: b.metrics,
+    hosts: { publicUrl: config.public.url, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config) },
+    anyHostPaths: ANY_HOST_PATHS,
+    tenantLogin: config.sso.tenant_login || config.mode === 'authenticate',
+    allowSettingsProviders: config.sso.allow_settings_providers,
+    apiPrefix: config.upstreams.apiserver !== undefined,
+    webappCookie: config.session.webappCookie,
+    limits: { login: perMinute(config.rateLimit.loginPerMinute), callback: perMinute(config.rateLimit.callbackPerMinute) },
+    ...(authenticator ? { sessions: authenticator.sessions } : {}),
+  };
+  await pub.register(gatePlugin, { env, ...(authenticator ? { handlers: authenticator.handlers } : {}), bodyLimit: config.public.bodyLimitBytes });
+  if (config.sso.tenant_login && !config.sso.only_password_login) {
+    await pub.register(emailDiscovery, { directory: b.directory, metrics: b.metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
+  }
+  await pub.register(upstreamProxy, {
+    webapp: config.upstreams.webapp,
+    ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
+    connectTimeoutMs: config.upstreams.connectTimeoutMs,
+    timeoutMs: config.upstreams.timeoutMs,
+    observer: upstreamObserver(b.tracing),
+    ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
+  });
+  return pub;
+}
+
+/** The minimal request a per-address rate limit check reads (its key is the address). */
+function rateLimitSubject(ip: string): FastifyRequest {
+  const subject: Pick<FastifyRequest, 'ip'> & { routeOptions: { config: Record<string, never> } } = { ip, routeOptions: { config: {} } };
+  return subject as unknown as FastifyRequest;
+}
+
+/** Builds the admin listener: probes, metrics and the admin API. */
+async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance> {
+  const admin: FastifyInstance = Fastify(fastifyOptions(b.logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false, 30_000));
   const directoryAdmin = new DirectoryAdmin({
-    store,
-    baseHosts,
-    baseDomain,
+    store: b.store,
+    baseHosts: baseHostsOf(config),
+    baseDomain: baseDomainOf(config),
     providerRules: providerRulesOf(config),
     onWrite: (keys) => {
-      dropKeys(keys);
-      void bus.publish(keys);
+      b.dropKeys(keys);
+      void b.bus.publish(keys);
     },
   });
-  await admin.register(health, { checks: readiness });
+  await admin.register(health, { checks: b.readiness });
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
-    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+    reply.header('content-type', b.metrics.registry.contentType).send(await b.metrics.registry.metrics()),
   );
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: b.metrics.adminAuthFailure });
+  return admin;
+}
 
+/** Builds the gateway: opens the backends, builds both listeners. Nothing listens yet. */
+export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
+  const b = await openBackends(config, deps);
+  const pub = await buildPublic(config, b, deps);
+  const admin = await buildAdmin(config, b);
   let closed = false;
   return {
     config,
     public: pub,
     admin,
-    store,
-    directory,
-    metrics,
-    logger,
+    store: b.store,
+    directory: b.directory,
+    metrics: b.metrics,
+    logger: b.logger,
     async listen() {
       await pub.listen({ host: config.public.host, port: config.public.port });
       await admin.listen({ host: config.admin.host, port: config.admin.port });
@@ -250,9 +304,10 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       if (closed) return;
       closed = true;
       await Promise.all([pub.close(), admin.close()]);
-      await bus.close();
-      await Promise.all([store.close(), sessions?.close(), registry?.close()]);
-      if (redis) await redis.quit().catch(() => redis.disconnect());
+      await b.bus.close();
+      await Promise.all([b.store.close(), b.sessions?.close(), b.registry?.close()]);
+      if (b.redis) await b.redis.quit().catch(() => b.redis?.disconnect());
+      await b.tracing.shutdown().catch(() => undefined);
     },
   };
 }

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthThrottle, basicAuthChecker } from './basic-auth.js';
 import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
 import { AdminCodes, envelope, type AdminCode } from './envelope.js';
+import { ADMIN_ENDPOINTS, type EndpointName } from './endpoints.js';
 import { adminOpenApi } from './openapi.js';
 import { CompanyRef, createValidators, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
 
@@ -23,6 +24,8 @@ export interface AdminApiOptions {
   bodyLimit: number;
   /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
   throttle?: AuthThrottle;
+  /** Told of every call refused for missing or wrong credentials (metrics). */
+  onAuthFailure?: (reason: 'missing' | 'bad') => void;
 }
 
 type Handler = (body: unknown) => Promise<Record<string, unknown>>;
@@ -47,49 +50,28 @@ function errorReply(err: unknown): { code: AdminCode; msg: string; errorData?: R
   return { code: AdminCodes.INTERNAL, msg: 'Internal error' };
 }
 
-function endpoints(admin: DirectoryAdmin, validate: ReturnType<typeof createValidators>): Record<string, { auth: boolean; handle: Handler }> {
+function handlers(admin: DirectoryAdmin, validate: ReturnType<typeof createValidators>): Record<EndpointName, Handler> {
   return {
-    'debug.ping': { auth: false, handle: async () => ({ msg: 'tenant-gate admin API' }) },
-    'system.update_company_sso_config': {
-      auth: true,
-      handle: async (body) => ({ updated: 1, ...companyView(await admin.updateCompanySso(validate(UpdateCompanySso, body))) }),
+    'debug.ping': async () => ({ msg: 'tenant-gate admin API' }),
+    'system.update_company_sso_config': async (body) => ({ updated: 1, ...companyView(await admin.updateCompanySso(validate(UpdateCompanySso, body))) }),
+    'system.get_company_sso_config': async (body) => companyView(await admin.getCompanySso(validate(CompanyRef, body).company)),
+    'system.delete_company_sso_config': async (body) => {
+      await admin.deleteCompanySso(validate(CompanyRef, body).company);
+      return { deleted: 1 };
     },
-    'system.get_company_sso_config': {
-      auth: true,
-      handle: async (body) => companyView(await admin.getCompanySso(validate(CompanyRef, body).company)),
+    'sso.save_provider_configuration': async (body) => {
+      const p = await admin.saveProvider(validate(SaveProvider, body));
+      return { id: p.configuration.id, ...providerView(p) };
     },
-    'system.delete_company_sso_config': {
-      auth: true,
-      handle: async (body) => {
-        await admin.deleteCompanySso(validate(CompanyRef, body).company);
-        return { deleted: 1 };
-      },
+    'sso.get_provider_configuration': async (body) => {
+      const ref = validate(ProviderRef, body);
+      return providerView(await admin.getProvider(ref.company, ref.id));
     },
-    'sso.save_provider_configuration': {
-      auth: true,
-      handle: async (body) => {
-        const p = await admin.saveProvider(validate(SaveProvider, body));
-        return { id: p.configuration.id, ...providerView(p) };
-      },
-    },
-    'sso.get_provider_configuration': {
-      auth: true,
-      handle: async (body) => {
-        const ref = validate(ProviderRef, body);
-        return providerView(await admin.getProvider(ref.company, ref.id));
-      },
-    },
-    'sso.get_all_provider_configurations': {
-      auth: true,
-      handle: async (body) => ({ providers: (await admin.listProviders(validate(ProviderList, body).company)).map(providerView) }),
-    },
-    'sso.delete_provider_configuration': {
-      auth: true,
-      handle: async (body) => {
-        const ref = validate(ProviderRef, body);
-        await admin.deleteProvider(ref.company, ref.id);
-        return { deleted: 1 };
-      },
+    'sso.get_all_provider_configurations': async (body) => ({ providers: (await admin.listProviders(validate(ProviderList, body).company)).map(providerView) }),
+    'sso.delete_provider_configuration': async (body) => {
+      const ref = validate(ProviderRef, body);
+      await admin.deleteProvider(ref.company, ref.id);
+      return { deleted: 1 };
     },
   };
 }
@@ -97,7 +79,8 @@ function endpoints(admin: DirectoryAdmin, validate: ReturnType<typeof createVali
 async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const checkAuth = basicAuthChecker(opts.credentials);
   const throttle = opts.throttle ?? new AuthThrottle();
-  const table = endpoints(opts.admin, createValidators());
+  const table = handlers(opts.admin, createValidators());
+  const isEndpoint = (name: string): name is EndpointName => ENDPOINT.test(name) && Object.hasOwn(ADMIN_ENDPOINTS, name);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: opts.bodyLimit }, (_req, body, done) => {
@@ -124,25 +107,26 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
       if (!m) return send(req, reply, name, undefined, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${req.url.split('?')[0]}` });
       version = m[1];
     }
-    const ep = ENDPOINT.test(name) ? table[name] : undefined;
-    if (!ep) return send(req, reply, name, version, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${name}` });
-    if (ep.auth) {
+    if (!isEndpoint(name)) return send(req, reply, name, version, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${name}` });
+    const auth = ADMIN_ENDPOINTS[name].auth;
+    if (auth) {
       const delay = throttle.delayFor(req.ip);
       if (delay > 0) await sleep(delay);
-      const auth = checkAuth(req.headers.authorization);
-      if (auth.ok) throttle.succeeded(req.ip);
-      else if (auth.reason === 'bad') throttle.failed(req.ip);
-      if (!auth.ok) {
+      const checked = checkAuth(req.headers.authorization);
+      if (checked.ok) throttle.succeeded(req.ip);
+      else if (checked.reason === 'bad') throttle.failed(req.ip);
+      if (!checked.ok) {
+        opts.onAuthFailure?.(checked.reason);
         reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');
-        req.log.warn({ endpoint: name, reason: auth.reason }, 'admin authentication failed');
-        return send(req, reply, name, version, auth.reason === 'missing'
+        req.log.warn({ endpoint: name, reason: checked.reason }, 'admin authentication failed');
+        return send(req, reply, name, version, checked.reason === 'missing'
           ? { code: AdminCodes.MISSING_CREDENTIALS, msg: 'Unauthorized (missing credentials)' }
           : { code: AdminCodes.BAD_CREDENTIALS, msg: 'Unauthorized (invalid credentials)' });
       }
     }
     try {
-      const data = await ep.handle(req.body ?? {});
-      if (ep.auth) req.log.info({ endpoint: name }, 'admin call');
+      const data = await table[name](req.body ?? {});
+      if (auth) req.log.info({ endpoint: name }, 'admin call');
       return send(req, reply, name, version, { code: AdminCodes.OK, msg: 'OK', data });
     } catch (err) {
       const r = errorReply(err);

@@ -1,21 +1,9 @@
 /**
- * The OpenAPI 3.1 description of the admin API, built from the same schemas that
- * validate the requests. Served at `GET /openapi.json` on the admin listener.
+ * The OpenAPI 3.1 description of the admin API, built from the endpoint table
+ * (endpoints.ts) and the same schemas that validate the requests. Served at `GET /openapi.json` on the admin listener.
  */
-import type { TSchema } from '@sinclair/typebox';
+import { ADMIN_ENDPOINTS, type EndpointDeclaration } from './endpoints.js';
 import { API_VERSION } from './envelope.js';
-import { CompanyRef, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
-
-const ENDPOINTS: Array<[string, string, TSchema | undefined, boolean]> = [
-  ['debug.ping', 'Answers without credentials.', undefined, false],
-  ['system.update_company_sso_config', "Creates or updates a company's SSO settings (keys given replace, keys left out stay).", UpdateCompanySso, true],
-  ['system.get_company_sso_config', "Reads a company's SSO settings.", CompanyRef, true],
-  ['system.delete_company_sso_config', "Deletes a company's SSO settings; its providers stay.", CompanyRef, true],
-  ['sso.save_provider_configuration', 'Creates or replaces an identity provider of a company; without client_secret the stored one is kept.', SaveProvider, true],
-  ['sso.get_provider_configuration', 'Reads one provider (never its client_secret).', ProviderRef, true],
-  ['sso.get_all_provider_configurations', 'Lists providers, of one company or all.', ProviderList, true],
-  ['sso.delete_provider_configuration', 'Deletes one provider.', ProviderRef, true],
-];
 
 const envelope = {
   type: 'object',
@@ -41,7 +29,8 @@ const envelope = {
 /** The OpenAPI document. */
 export function adminOpenApi(): Record<string, unknown> {
   const paths: Record<string, unknown> = {};
-  for (const [name, summary, schema, auth] of ENDPOINTS) {
+  for (const [name, declared] of Object.entries(ADMIN_ENDPOINTS)) {
+    const { summary, schema, auth }: EndpointDeclaration = declared;
     paths[`/${name}`] = {
       post: {
         operationId: name,

@@ -13,6 +13,11 @@ import { companyView, providerView, type DirectoryAdmin } from '../admin/directo
 import { createValidators, SaveProvider, UpdateCompanySso } from '../admin/payloads.js';
 import type { TenantStore } from '../directory/types.js';
 import { GatewayError, ValidationError } from '../errors.js';
+import { normalizeDomain } from '../tenancy/host.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
+
+/** A domain or host as the admin API stores it (IDN to punycode, case, trailing dot). */
+const directoryName = (name: string): string => normalizeDomain(name) ?? name.toLowerCase();
 
 const ProviderEntry = Type.Object(
   { provider: Type.String(), configuration: Type.Record(Type.String(), Type.Unknown()) },
@@ -119,8 +124,8 @@ export async function preflightImport(store: TenantStore, data: DirectoryFileDat
     if (c.sso) {
       companies.set(c.company, {
         tenant: sso.tenant ?? prev?.tenant ?? '',
-        domains: (sso.domains ?? prev?.domains ?? []).map((d) => d.toLowerCase().replace(/\.$/, '')),
-        hosts: (sso.hosts ?? prev?.hosts ?? []).map((h) => h.toLowerCase().replace(/\.$/, '')),
+        domains: (sso.domains ?? prev?.domains ?? []).map(directoryName),
+        hosts: (sso.hosts ?? prev?.hosts ?? []).map(directoryName),
       });
     }
     for (const p of c.providers ?? []) clients.set(`${c.company}\0${String(p.configuration.id)}`, String(p.configuration.client_id));
@@ -134,7 +139,7 @@ export async function preflightImport(store: TenantStore, data: DirectoryFileDat
     owners.set(key, owner);
   };
   for (const [id, c] of companies) {
-    claim('tenant', c.tenant.toLowerCase(), id);
+    claim('tenant', tenantKey(c.tenant), id);
     for (const d of c.domains) claim('domain', d, id);
     for (const h of c.hosts) claim('host', h, id);
   }

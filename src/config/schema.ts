@@ -149,6 +149,18 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** OpenTelemetry tracing; the standard OTEL_* environment variables also turn it on. */
+    tracing: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false }),
+        /** Full OTLP/HTTP traces URL. */
+        endpoint: Type.Optional(Type.String({ minLength: 1, pattern: '^https?://' })),
+        serviceName: Type.String({ minLength: 1, default: 'tenant-gate' }),
+        /** Share of requests traced (parent-based ratio). */
+        sampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 1 }),
+      },
+      { ...strict, default: {} },
+    ),
   },
   strict,
 );

@@ -11,6 +11,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { StoreUnavailableError } from '../errors.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
 import type { ClientRecord, TenantRecord, TenantStore } from './types.js';
 
 /** The kinds of lookups, used as cache key prefixes and metric labels. */
@@ -33,6 +34,8 @@ export interface DirectoryCounters {
   miss(kind: LookupKind): void;
   stale(kind: LookupKind): void;
   storeError(kind: LookupKind): void;
+  /** Duration of each store query, in seconds, and how it ended. */
+  queried?(kind: LookupKind, outcome: 'found' | 'not_found' | 'error', seconds: number): void;
 }
 
 /** Cache tuning; times in milliseconds. */
@@ -57,7 +60,7 @@ const PREFIX: Record<LookupKind, string> = { tenant: 't:', domain: 'd:', host: '
 
 /** Builds the cache key of a lookup; keys are what invalidation messages carry. */
 export function directoryKey(kind: LookupKind, value: string): string {
-  return PREFIX[kind] + (kind === 'client' ? value : value.toLowerCase());
+  return PREFIX[kind] + (kind === 'client' ? value : kind === 'tenant' ? tenantKey(value) : value.toLowerCase());
 }
 
 /** Cached, coalescing, stale-tolerant lookups over a `TenantStore`. */
@@ -151,9 +154,11 @@ export class CachedDirectory {
 
   async #fill(kind: LookupKind, key: string, query: () => Promise<unknown>, stale: Entry | undefined, token: object): Promise<unknown> {
     let value: unknown;
+    const started = performance.now();
     try {
       value = await query();
     } catch (err) {
+      this.#opts.counters?.queried?.(kind, 'error', (performance.now() - started) / 1000);
       this.#opts.counters?.storeError(kind);
       const remaining = stale ? this.#cache.getRemainingTTL(key) : 0;
       if (stale && remaining > 0) {
@@ -166,6 +171,7 @@ export class CachedDirectory {
       }
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(err);
     }
+    this.#opts.counters?.queried?.(kind, value === undefined ? 'not_found' : 'found', (performance.now() - started) / 1000);
     if (this.#inflight.get(key)?.token === token) {
       const ttl = value === undefined ? this.#opts.negativeTtlMs : this.#opts.ttlMs;
       this.#cache.set(key, { value, freshUntil: this.#opts.now() + ttl }, { ttl: ttl + this.#opts.staleMs });

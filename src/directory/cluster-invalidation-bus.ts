@@ -38,6 +38,8 @@ export class ClusterInvalidationBus implements InvalidationBus {
     }
   }
 
+  async check(): Promise<void> {}
+
   async close(): Promise<void> {
     if (this.#listener) process.off('message', this.#listener);
     this.#listener = undefined;

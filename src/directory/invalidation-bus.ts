@@ -25,6 +25,8 @@ export interface InvalidationBus {
   start(handlers: InvalidationHandlers): Promise<void>;
   /** Tells the other replicas that these keys changed. Never throws. */
   publish(keys: string[]): Promise<void>;
+  /** Readiness: throws while invalidations from other replicas may not arrive. */
+  check(): Promise<void>;
   /** Stops listening and releases connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -38,6 +40,8 @@ export class LocalInvalidationBus implements InvalidationBus {
   async start(_handlers: InvalidationHandlers): Promise<void> {}
 
   async publish(_keys: string[]): Promise<void> {}
+
+  async check(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

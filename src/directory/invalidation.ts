@@ -34,3 +34,9 @@ export function keysForProviderWrite(result: WriteResult<Provider>, tenant: stri
   if (tenant !== undefined) out.add(directoryKey('tenant', tenant));
   return [...out];
 }
+
+/** The client_ids whose provider configuration these keys drop (their OIDC clients must be rebuilt). */
+export function clientIdsOfKeys(keys: readonly string[]): string[] {
+  const prefix = directoryKey('client', '');
+  return keys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+}

@@ -19,7 +19,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { ConfigError } from '../errors.js';
+import { ConfigError, StoreUnavailableError } from '../errors.js';
 import type { InvalidationBus, InvalidationHandlers } from './invalidation-bus.js';
 import { SCHEMA_NAME_PATTERN } from './postgres-migrations.js';
 
@@ -162,6 +162,10 @@ export class PostgresInvalidationBus implements InvalidationBus {
   }
 
   /** Stops listening and retrying, and ends both connections, waiting at most `connectTimeoutMs`. Idempotent. */
+  async check(): Promise<void> {
+    if (!this.#connected) throw new StoreUnavailableError(new Error('invalidation listener disconnected'));
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

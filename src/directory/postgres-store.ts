@@ -33,6 +33,7 @@ import type {
   TenantStore,
   WriteResult,
 } from './types.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
 
 /** Where the store reports problems it recovers from by itself. */
 export interface StoreLogger {
@@ -367,7 +368,7 @@ export class PostgresTenantStore implements TenantStore {
 
   async findTenant(tenant: string): Promise<TenantRecord | undefined> {
     if (unstorable(tenant)) return this.#unlessClosed(undefined);
-    const [row] = await this.#read<CompanyRow & { providers: ProviderRow[] }>(this.#sql.findTenant, [tenant.toLowerCase()]);
+    const [row] = await this.#read<CompanyRow & { providers: ProviderRow[] }>(this.#sql.findTenant, [tenantKey(tenant)]);
     if (!row) return undefined;
     return { company: toCompany(row), providers: row.providers.map(toProvider) };
   }

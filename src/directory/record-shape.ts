@@ -4,6 +4,7 @@
  */
 import { ValidationError } from '../errors.js';
 import type { Company, CompanySso, Provider, WriteResult } from './types.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
 
 /** The sso settings stored as one JSON document (tenant, domains and hosts have columns of their own). */
 export type SsoSettings = Omit<CompanySso, 'tenant' | 'domains' | 'hosts'>;
@@ -39,7 +40,7 @@ export function companyRow(input: Company): CompanyRow {
   const { tenant: _t, domains: _d, hosts: _h, ...rest } = input.sso;
   return {
     tenant,
-    tenantKey: tenant.toLowerCase(),
+    tenantKey: tenantKey(tenant),
     domains: normaliseNames(input.sso.domains, 'sso.domains'),
     hosts: normaliseNames(input.sso.hosts, 'sso.hosts'),
     settings: { ...rest, group_mapping: rest.group_mapping ?? {}, admin_groups: rest.admin_groups ?? [], groups: rest.groups ?? [] },

@@ -28,6 +28,7 @@ import type {
   TenantStore,
   WriteResult,
 } from './types.js';
+import { tenantKey } from '../tenancy/tenant-id.js';
 
 /** Options of {@link SqliteTenantStore}. */
 export interface SqliteTenantStoreOptions {
@@ -250,7 +251,7 @@ export class SqliteTenantStore implements TenantStore {
   async findTenant(tenant: string): Promise<TenantRecord | undefined> {
     return this.#use((db) =>
       db.transaction((): TenantRecord | undefined => {
-        const row = this.#sql(db, 'SELECT * FROM companies WHERE tenant_key = ?').get(tenant.toLowerCase()) as
+        const row = this.#sql(db, 'SELECT * FROM companies WHERE tenant_key = ?').get(tenantKey(tenant)) as
           | CompanyRow
           | undefined;
         if (!row) return undefined;

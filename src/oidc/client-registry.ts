@@ -34,6 +34,8 @@ import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { Provider, ProviderConfiguration, TokenEndpointAuthMethod } from '../directory/types.js';
 import { ErrorCodes, GatewayError } from '../errors.js';
+import type { ProviderCall } from '../observability/metrics.js';
+import type { ProviderFetchHook } from '../observability/provider-calls.js';
 import { checkProviderUrl } from '../tenancy/provider-url.js';
 import { ASYMMETRIC_ALGORITHMS, ProviderKeys } from './jwks.js';
 import { createProviderFetch } from './provider-fetch.js';
@@ -63,6 +65,8 @@ export interface ClientRegistryOptions {
   log?: { warn(obj: object, msg: string): void };
   /** Fetch implementation for every request to identity providers (default: a guarded undici fetch). */
   fetch?: typeof fetch;
+  /** Observes every request to identity providers (metrics, traces). */
+  instrument?: ProviderFetchHook;
 }
 
 /** A provider ready for logins. */
@@ -152,6 +156,26 @@ interface Entry {
   failures: number;
   retryAt: number;
   error?: GatewayError;
+  /** External tenant of the provider, for metrics and traces. */
+  tenant?: string;
+}
+
+/** Metadata endpoints and the call each one is. */
+const CALLS: ReadonlyArray<[keyof oidc.ServerMetadata, ProviderCall]> = [
+  ['token_endpoint', 'token'],
+  ['userinfo_endpoint', 'userinfo'],
+  ['jwks_uri', 'jwks'],
+  ['revocation_endpoint', 'revocation'],
+];
+
+/** A fetch that reports each request to `hook`: discovery until the endpoints are known, then the call its URL is. */
+function instrumentedFetch(impl: typeof fetch, hook: ProviderFetchHook, entry: Entry, calls: Map<string, ProviderCall>): typeof fetch {
+  return ((url: string | URL, init: RequestInit = {}) => {
+    const href = String(url);
+    const q = href.indexOf('?');
+    const call = calls.size === 0 ? 'discovery' : (calls.get(q < 0 ? href : href.slice(0, q)) ?? 'other');
+    return hook(entry.tenant, call, href, init, (sent) => impl(url, sent));
+  }) as typeof fetch;
 }
 
 function fingerprint(provider: Provider): string {
@@ -197,6 +221,7 @@ export class ClientRegistry {
   readonly #insecure: boolean;
   readonly #assertionKey: ClientAssertionKey | undefined;
   readonly #jwksCooldownMs: number | undefined;
+  readonly #instrument: ProviderFetchHook | undefined;
 
   constructor(opts: ClientRegistryOptions) {
     this.#timeoutMs = Math.max(1, Math.round(opts.httpTimeoutMs));
@@ -207,9 +232,10 @@ export class ClientRegistry {
     this.#insecure = opts.insecureAllowPrivateProviders === true;
     this.#assertionKey = opts.clientAssertionKey;
     this.#jwksCooldownMs = opts.jwksRefetchCooldownMs;
+    this.#instrument = opts.instrument;
     const pf = createProviderFetch({ timeoutMs: this.#timeoutMs, insecureAllowPrivate: this.#insecure, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
     this.#fetch = pf.fetch;
-    this.#closeFetch = pf.close;
+    this.#closeFetch = () => pf.close();
   }
 
   /** Whether http and non-public provider addresses are allowed. */
@@ -226,8 +252,8 @@ export class ClientRegistry {
    * The openid-client configuration of a provider, discovered on first use.
    * @throws GatewayError PROVIDER_UNAVAILABLE (503) or PROVIDER_MISCONFIGURED (502).
    */
-  get(provider: Provider): Promise<oidc.Configuration> {
-    return this.client(provider).then((c) => c.config);
+  get(provider: Provider, tenant?: string): Promise<oidc.Configuration> {
+    return this.client(provider, tenant).then((c) => c.config);
   }
 
   /**
@@ -236,7 +262,7 @@ export class ClientRegistry {
    *   or backing off after a failure; PROVIDER_MISCONFIGURED (502) when the saved
    *   configuration cannot work.
    */
-  client(provider: Provider): Promise<ProviderClient> {
+  client(provider: Provider, tenant?: string): Promise<ProviderClient> {
     const clientId = provider.configuration.client_id;
     const fp = fingerprint(provider);
     let entry = this.#entries.get(clientId);
@@ -244,6 +270,7 @@ export class ClientRegistry {
       entry = { fingerprint: fp, configuredAt: 0, failures: 0, retryAt: 0 };
       this.#entries.set(clientId, entry);
     }
+    if (tenant !== undefined) entry.tenant = tenant;
     const now = this.#now();
     if (entry.client) {
       if (now - entry.configuredAt >= this.#refreshMs && !entry.pending && now >= entry.retryAt) {
@@ -332,10 +359,12 @@ export class ClientRegistry {
 
     const issuerUrl = new URL(issuer);
     const timeout = Math.ceil(this.#timeoutMs / 1000);
+    const calls = new Map<string, ProviderCall>();
+    const providerFetch = this.#instrument ? instrumentedFetch(this.#fetch, this.#instrument, entry, calls) : this.#fetch;
     let discovered: oidc.Configuration;
     try {
       discovered = await oidc.discovery(issuerUrl, cfg.client_id, undefined, oidc.None(), {
-        [oidc.customFetch]: this.#fetch as unknown as oidc.CustomFetch,
+        [oidc.customFetch]: providerFetch as unknown as oidc.CustomFetch,
         timeout,
         execute: issuerUrl.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
       });
@@ -352,7 +381,7 @@ export class ClientRegistry {
       } else if (metadata[key] !== undefined) {
         const value = metadata[key];
         let problem = typeof value === 'string' ? checkProviderUrl(value, policy) : 'is not a string';
-        if (!problem && new URL(value as string).origin !== issuerUrl.origin) {
+        if (!problem && typeof value === 'string' && new URL(value).origin !== issuerUrl.origin) {
           problem = `is not on the issuer's origin ${issuerUrl.origin} (list it in the provider configuration to allow it)`;
         }
         if (problem) {
@@ -363,7 +392,8 @@ export class ClientRegistry {
           continue;
         }
       }
-      if (typeof metadata[key] === 'string' && (metadata[key] as string).startsWith('http:')) insecure = true;
+      const url = metadata[key];
+      if (typeof url === 'string' && url.startsWith('http:')) insecure = true;
     }
     const missing = REQUIRED_ENDPOINTS.filter((key) => !metadata[key]);
     if (missing.length) throw misconfigured(`${who}: no ${missing.join(', ')} in the discovery document or the saved configuration`);
@@ -373,15 +403,19 @@ export class ClientRegistry {
     if (cfg.client_secret && authMethod !== 'private_key_jwt' && authMethod !== 'none') clientMetadata.client_secret = cfg.client_secret;
     if (cfg.id_token_signed_response_alg) clientMetadata.id_token_signed_response_alg = cfg.id_token_signed_response_alg;
     const config = new oidc.Configuration(metadata, cfg.client_id, clientMetadata, this.#clientAuth(who, cfg, authMethod));
+    for (const [key, call] of CALLS) {
+      const url = metadata[key];
+      if (typeof url === 'string') calls.set(url, call);
+    }
     config.timeout = timeout;
-    config[oidc.customFetch] = this.#fetch as unknown as oidc.CustomFetch;
+    config[oidc.customFetch] = providerFetch as unknown as oidc.CustomFetch;
     if (insecure) oidc.allowInsecureRequests(config);
 
     const jwksUri = metadata.jwks_uri as string;
     const keys =
       entry.keys && entry.keys.jwksUri === jwksUri
         ? entry.keys
-        : new ProviderKeys({ jwksUri, fetch: this.#fetch, now: this.#now, ...(this.#jwksCooldownMs !== undefined ? { refetchCooldownMs: this.#jwksCooldownMs } : {}) });
+        : new ProviderKeys({ jwksUri, fetch: providerFetch, now: this.#now, ...(this.#jwksCooldownMs !== undefined ? { refetchCooldownMs: this.#jwksCooldownMs } : {}) });
     const idTokenAlgorithms = cfg.id_token_signed_response_alg ? [cfg.id_token_signed_response_alg] : ASYMMETRIC_ALGORITHMS;
     return { config, provider: cfg, issuer: metadata.issuer, keys, authMethod, idTokenAlgorithms };
   }

@@ -4,7 +4,7 @@
  * Rules:
  * - `sub` is required (a non-empty string).
  * - The tenant claim (`claim_tenant`, default `tenant_key`) must name the company's
- *   tenant, compared case-insensitively. It may be a string or an array of exactly
+ *   tenant (src/tenancy/isolation.ts: ASCII-only case folding, look-alikes never match). It may be a string or an array of exactly
  *   one string (Keycloak attribute mappers emit either); an array of several values
  *   is ambiguous and refused. There is no way to turn the check off.
  * - Display name from `claim_name` (default `name`), email from `claim_email`
@@ -24,6 +24,8 @@
  * - Without `group_enabled` the groups claim is not read: no groups, not admin.
  */
 import type { CompanySso, ProviderConfiguration } from '../directory/types.js';
+import type { Identity } from '../session/types.js';
+import { tenantClaimMatches } from '../tenancy/isolation.js';
 import { claimHint } from './provider-hints.js';
 
 /** Claim names used when the provider configuration does not name them. */
@@ -34,18 +36,7 @@ export const DEFAULT_CLAIMS = {
   groups: 'groups',
 } as const;
 
-/** Who logged in, as forwarded to the upstream. */
-export interface Identity {
-  /** The IdP's `sub`. */
-  subject: string;
-  email?: string;
-  name?: string;
-  /** External tenant ID, as saved in the company's settings. */
-  tenant: string;
-  /** ClearML group names, translated and filtered to the tenant's groups. */
-  groups: string[];
-  admin: boolean;
-}
+export type { Identity } from '../session/types.js';
 
 /** Why a login is refused by policy. */
 export type LoginRefusalReason =
@@ -64,8 +55,8 @@ export interface LoginRefusal {
   detail: string;
 }
 
-/** Result of {@link claimsToIdentity}. */
-export type IdentityResult = { ok: true; identity: Identity } | { ok: false; refusal: LoginRefusal };
+/** Result of {@link claimsToIdentity}: the identity and the IdP groups it was derived from. */
+export type IdentityResult = { ok: true; identity: Identity; idpGroups: string[] } | { ok: false; refusal: LoginRefusal };
 
 const MAX_LISTED = 10;
 
@@ -170,7 +161,7 @@ export function claimsToIdentity(
         : `the \`${tenantClaim}\` claim in ${from} is a ${single === null ? 'null' : typeof single}, not a string`,
     );
   }
-  if (single.toLowerCase() !== tenant.toLowerCase()) {
+  if (!tenantClaimMatches(single, tenant)) {
     return refuse(
       'tenant_mismatch',
       notInTenant,
@@ -184,7 +175,7 @@ export function claimsToIdentity(
   const email = nonEmptyString(readClaim(claims, provider.claim_email || DEFAULT_CLAIMS.email));
   if (email !== undefined && claims['email_verified'] !== false) identity.email = email;
 
-  if (!provider.group_enabled) return { ok: true, identity };
+  if (!provider.group_enabled) return { ok: true, identity, idpGroups: [] };
 
   const prohibit = provider.group_prohibit_user_login_if_not_in_group === true;
   const groupsClaim = provider.claim_groups || DEFAULT_CLAIMS.groups;
@@ -205,8 +196,7 @@ export function claimsToIdentity(
   }
 
   identity.groups = translateGroups(idpGroups, company);
-  const adminGroups = new Set(company.admin_groups ?? []);
-  identity.admin = idpGroups.some((g) => adminGroups.has(g));
+  identity.admin = isAdmin(idpGroups, company);
 
   if (prohibit && identity.groups.length === 0) {
     const known = [...tenantGroups(company)];
@@ -219,5 +209,22 @@ export function claimsToIdentity(
         (identity.admin ? '; the user is in an admin group, which alone does not admit a login' : ''),
     );
   }
-  return { ok: true, identity };
+  return { ok: true, identity, idpGroups };
+}
+
+function isAdmin(idpGroups: readonly string[], company: CompanySso): boolean {
+  const adminGroups = new Set(company.admin_groups ?? []);
+  return idpGroups.some((g) => adminGroups.has(g));
+}
+
+/**
+ * A live session's groups and admin flag under the company's current settings,
+ * recomputed from the IdP groups kept at login; undefined when the user maps to no
+ * group any more and the provider refuses such users.
+ */
+export function regroup(identity: Identity, idpGroups: readonly string[], provider: ProviderConfiguration, company: CompanySso): Identity | undefined {
+  if (!provider.group_enabled) return identity.groups.length === 0 && !identity.admin ? identity : { ...identity, groups: [], admin: false };
+  const groups = translateGroups([...idpGroups], company);
+  if (provider.group_prohibit_user_login_if_not_in_group === true && groups.length === 0) return undefined;
+  return { ...identity, groups, admin: isAdmin(idpGroups, company) };
 }

@@ -11,12 +11,13 @@
  *   never its description to the user.
  */
 import { ErrorCodes, GatewayError } from '../errors.js';
+import type { LoginReason } from '../reasons.js';
 import { FlowError } from './flow.js';
 
 /** A failed login step, ready for a page and an audit line. */
 export interface ProviderFailure {
   status: 400 | 502 | 503;
-  reason: string;
+  reason: LoginReason;
   message: string;
   detail?: string;
   providerError?: string;

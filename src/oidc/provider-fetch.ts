@@ -49,9 +49,9 @@ function guardedLookup(insecure: boolean): Lookup {
 /** A fetch for identity provider requests: checked URLs, checked addresses, a timeout. */
 export function createProviderFetch(opts: ProviderFetchOptions): { fetch: typeof fetch; close(): Promise<void> } {
   const policy = { insecureAllowPrivate: opts.insecureAllowPrivate };
-  const agent = opts.fetch ? undefined : new Agent({ connect: { lookup: guardedLookup(opts.insecureAllowPrivate) as never } });
+  const agent = opts.fetch ? undefined : new Agent({ connect: { lookup: guardedLookup(opts.insecureAllowPrivate) } });
   const base: typeof fetch =
-    opts.fetch ?? (((input: Parameters<typeof fetch>[0], init?: RequestInit) => undiciFetch(input as never, { ...(init as object), dispatcher: agent } as never)) as unknown as typeof fetch);
+    opts.fetch ?? (((input: Parameters<typeof fetch>[0], init?: RequestInit) => undiciFetch(input as never, { ...init, dispatcher: agent } as never)) as unknown as typeof fetch);
   const guarded = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
     const url = input instanceof Request ? input.url : String(input);
     const problem = checkProviderUrl(url, policy);

@@ -13,7 +13,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import fp from 'fastify-plugin';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { UpstreamObserver } from '../observability/request-timing.js';
 import { sendPage } from '../pages/render.js';
+import type { UpstreamView } from '../pipeline/decision.js';
 
 /** Headers carrying the verified identity to the upstream. */
 export const IDENTITY_HEADERS = [
@@ -25,25 +27,6 @@ export const IDENTITY_HEADERS = [
   'x-auth-request-admin',
 ] as const;
 
-/** What the proxy needs from each request (set by earlier plugins). */
-export interface ProxyRequestView {
-  /** Extra headers to send upstream, e.g. the identity (authenticate mode). */
-  upstreamHeaders?: Record<string, string>;
-  /** Query string to send instead of the client's (without `?`); '' sends none. */
-  upstreamQuery?: string;
-  /** Cookie names the upstream must not see. */
-  hiddenCookies?: string[];
-  /** Host the client asked for, normalised, and the public scheme. */
-  publicHost?: string;
-  publicScheme?: string;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    proxyView?: ProxyRequestView;
-  }
-}
-
 /** Options of the proxy plugin. */
 export interface UpstreamProxyOptions {
   webapp: string;
@@ -52,6 +35,8 @@ export interface UpstreamProxyOptions {
   timeoutMs: number;
   /** Checks (and may rewrite) each Location the upstream answers with. */
   guardLocation?: (req: FastifyRequest, location: string) => string;
+  /** Told when each upstream request is sent and answered (metrics, traces). */
+  observer?: UpstreamObserver;
 }
 
 /** The Cookie header without the pairs of these names (pairs and their spacing otherwise kept). */
@@ -82,7 +67,7 @@ function dropped(name: string): boolean {
 function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {};
   for (const name in headers) if (!dropped(name)) out[name] = headers[name];
-  const view = req.proxyView;
+  const view: UpstreamView | undefined = req.gate.view;
   const prior = out['x-forwarded-for'];
   out['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
   if (view?.publicScheme) out['x-forwarded-proto'] = view.publicScheme;
@@ -92,14 +77,24 @@ function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders
     if (rest) out.cookie = rest;
     else delete out.cookie;
   }
-  if (view?.upstreamHeaders) Object.assign(out, view.upstreamHeaders);
+  if (view?.identity) Object.assign(out, view.identity);
   return out;
+}
+
+function observed(observer: UpstreamObserver | undefined) {
+  if (!observer) return rewriteRequestHeaders;
+  return (req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders => {
+    const out = rewriteRequestHeaders(req, headers);
+    observer.sent(req, out);
+    return out;
+  };
 }
 
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
-function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined) {
+function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined, observer: UpstreamObserver | undefined) {
   return (headers: Record<string, unknown>, req: FastifyRequest): Record<string, unknown> => {
+    observer?.answered(req);
     const out: Record<string, unknown> = {};
     for (const name in headers) if (!HOP_BY_HOP_RESPONSE.has(name)) out[name] = headers[name];
     if (guard && typeof out.location === 'string') out.location = guard(req, out.location);
@@ -108,7 +103,7 @@ function responseRewriter(guard: ((req: FastifyRequest, location: string) => str
 }
 
 function queryString(_search: string, reqUrl: string, req: FastifyRequest): string {
-  const override = req.proxyView?.upstreamQuery;
+  const override = req.gate.view?.query;
   if (override !== undefined) return override;
   const i = reqUrl.indexOf('?');
   return i >= 0 ? reqUrl.slice(i + 1) : '';
@@ -135,8 +130,8 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     disableRequestLogging: true,
     websocket: true,
     replyOptions: {
-      rewriteRequestHeaders,
-      rewriteHeaders: responseRewriter(opts.guardLocation),
+      rewriteRequestHeaders: observed(opts.observer),
+      rewriteHeaders: responseRewriter(opts.guardLocation, opts.observer),
       queryString,
       onError,
       retryDelay: () => null,

@@ -6,10 +6,11 @@
  * neutral message, after the same work (one directory lookup), naming no tenant;
  * submissions are rate limited per client address (the rate-limit plugin is registered
  * on the listener, so its store may be shared); a safe `redirect` is carried on.
- * On a tenant host both go to that tenant's login.
+ * On a tenant host the pipeline sends `/login` to that tenant's login before these
+ * routes are reached.
  */
 import formbody from '@fastify/formbody';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NOT_CACHED, type CachedDirectory } from '../directory/cached-directory.js';
 import type { Metrics } from '../observability/metrics.js';
 import { escapeHtml, sendPage } from '../pages/render.js';
@@ -55,12 +56,8 @@ export default async function emailDiscovery(app: FastifyInstance, opts: EmailDi
   const page = (reply: FastifyReply, status: number, f: Parameters<typeof form>[0]) =>
     sendPage(reply, status, { title, heading: 'Sign in with your organisation', html: form(f) });
 
-  const onTenantHost = (req: FastifyRequest, reply: FastifyReply, redirect?: string) =>
-    reply.redirect(loginLocation(req.gate.tenant!.company.sso.tenant, { redirect }), 302);
-
   app.get('/login', async (req, reply) => {
     const redirect = safeRelativeRedirect((req.query as Record<string, unknown>).redirect as string | undefined);
-    if (req.gate.tenant) return onTenantHost(req, reply, redirect);
     return page(reply, 200, redirect ? { redirect } : {});
   });
 
@@ -74,7 +71,6 @@ export default async function emailDiscovery(app: FastifyInstance, opts: EmailDi
       const body = (req.body ?? {}) as Record<string, unknown>;
       const email = typeof body.email === 'string' ? body.email : '';
       const redirect = typeof body.redirect === 'string' ? safeRelativeRedirect(body.redirect) : undefined;
-      if (req.gate.tenant) return onTenantHost(req, reply, redirect);
       const domain = emailDomain(email, normalDomain);
       const key = domain ?? NO_DOMAIN;
       const cached = opts.directory.peek('domain', key);

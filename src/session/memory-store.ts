@@ -105,6 +105,12 @@ export class MemorySessionStore implements SessionStore {
   }
 
   /** Always reachable. */
+  /** {@inheritDoc SessionStore.count} */
+  async count(): Promise<number> {
+    this.#sessions.purgeStale();
+    return this.#sessions.size;
+  }
+
   async ping(): Promise<void> {}
 
   /** Forgets every session. */

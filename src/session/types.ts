@@ -10,8 +10,21 @@
  *   of such ids do nothing; none of them throws;
  * - what `get` returns is a copy: changing it does not change the store;
  * - `consumeOnce` answers true for the first use of a key within its TTL only.
+ *
+ * A leaf module: it imports nothing of the gateway's.
  */
-import type { Identity } from '../oidc/identity.js';
+/** Who logged in, as forwarded to the upstream. */
+export interface Identity {
+  /** The IdP's `sub`. */
+  subject: string;
+  email?: string;
+  name?: string;
+  /** External tenant ID, as saved in the company's settings. */
+  tenant: string;
+  /** ClearML group names, translated and filtered to the tenant's groups. */
+  groups: string[];
+  admin: boolean;
+}
 
 /** One logged-in user's session. Times are milliseconds since the epoch. */
 export interface SessionData {
@@ -22,6 +35,8 @@ export interface SessionData {
   company: string;
   /** client_id of the provider the user logged in with. */
   clientId: string;
+  /** The IdP groups at login, untranslated: groups and admin are recomputed from them when the company's mapping changes. */
+  idpGroups?: string[];
   /** Kept for `id_token_hint` at logout. */
   idToken?: string;
   /** Kept only to be revoked at logout. */
@@ -59,6 +74,8 @@ export interface SessionStore {
    *   used to make login transactions single-use.
    */
   consumeOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Optional: how many sessions the store holds (exported as a gauge). */
+  count?(): Promise<number>;
   /** Throws when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

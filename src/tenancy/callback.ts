@@ -34,52 +34,14 @@
  *   `error_description` 1024; `session_state` 512.
  */
 
+import { CALLBACK_SHAPE_REFUSALS, type CallbackShapeRefusal } from '../reasons.js';
 import { hasControlChar, percentDecode } from './percent.js';
 
-/** Stable reason codes for refused callbacks (metric label values). */
-export type CallbackRefusal =
-  | 'bad_path'
-  | 'control_char'
-  | 'backslash'
-  | 'encoded_separator'
-  | 'double_slash'
-  | 'dot_segment'
-  | 'empty_client_id'
-  | 'bad_client_id'
-  | 'too_long'
-  | 'bad_encoding'
-  | 'bad_value'
-  | 'unknown_param'
-  | 'too_many_params'
-  | 'unexpected_param'
-  | 'duplicate_param'
-  | 'empty_param'
-  | 'missing_state'
-  | 'missing_code'
-  | 'both_code_and_error';
+/** Stable reason codes for malformed callbacks (metric label values), from the registry. */
+export type CallbackRefusal = CallbackShapeRefusal;
 
 /** Every {@link CallbackRefusal}, e.g. to pre-register metric label values. */
-export const CALLBACK_REFUSALS: readonly CallbackRefusal[] = [
-  'bad_path',
-  'control_char',
-  'backslash',
-  'encoded_separator',
-  'double_slash',
-  'dot_segment',
-  'empty_client_id',
-  'bad_client_id',
-  'too_long',
-  'bad_encoding',
-  'bad_value',
-  'unknown_param',
-  'too_many_params',
-  'unexpected_param',
-  'duplicate_param',
-  'empty_param',
-  'missing_state',
-  'missing_code',
-  'both_code_and_error',
-];
+export const CALLBACK_REFUSALS: readonly CallbackRefusal[] = CALLBACK_SHAPE_REFUSALS;
 
 /** The parameters of a well-formed callback, decoded. */
 export interface CallbackParams {

@@ -35,5 +35,6 @@ export function tenantKey(s: string): string {
  * Whether two tenant IDs name the same tenant (both must be valid).
  */
 export function sameTenant(a: string, b: string): boolean {
+  if (a === b) return isValidTenantId(a);
   return isValidTenantId(a) && isValidTenantId(b) && tenantKey(a) === tenantKey(b);
 }

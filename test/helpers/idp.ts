@@ -69,6 +69,8 @@ export interface Idp {
   url(path: string): string;
   /** Number of requests served, by path (query excluded). */
   hits: Map<string, number>;
+  /** Headers of the last request, by path (query excluded). */
+  lastHeaders: Map<string, IncomingMessage['headers']>;
   close(): Promise<void>;
   provider: IdpProvider;
   /** Replaces the signing keys (the first one signs); logins in flight start again. */
@@ -88,9 +90,11 @@ const EMAIL = ['email', 'email_verified'];
 export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const hits = new Map<string, number>();
+  const lastHeaders = new Map<string, IncomingMessage['headers']>();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     hits.set(path, (hits.get(path) ?? 0) + 1);
+    lastHeaders.set(path, req.headers);
     if (opts.intercept?.(req, res)) return;
     if (handler) handler(req, res);
     else res.writeHead(503).end();
@@ -183,6 +187,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
     issuer,
     url: (path: string) => new URL(path, issuer).href,
     hits,
+    lastHeaders,
     get provider() {
       return current;
     },

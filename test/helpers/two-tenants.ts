@@ -4,6 +4,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { startIdp, loginAtIdp, type Idp } from './idp.js';
+import type { GatewayDeps } from '../../src/app.js';
 import { adminCall, publicRequest, startGateway, startUpstream } from './gateway.js';
 
 type Test = import('tap').Test;
@@ -31,7 +32,7 @@ export class Browser {
   }
 }
 
-export async function twoTenants(t: Test, overrides: Record<string, unknown> = {}) {
+export async function twoTenants(t: Test, overrides: Record<string, unknown> = {}, deps?: GatewayDeps) {
   const upstream = await startUpstream(t);
   const gw = await startGateway(t, {
     mode: 'authenticate',
@@ -39,7 +40,7 @@ export async function twoTenants(t: Test, overrides: Record<string, unknown> = {
     upstreams: { webapp: upstream.url },
     session: { secret: SESSION_SECRET },
     ...overrides,
-  });
+  }, deps ? { deps } : {});
   const acmeIdp: Idp = await startIdp({
     clients: [
       {

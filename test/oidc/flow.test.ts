@@ -128,6 +128,7 @@ t.test('a full code flow gives the tenant and group claims, and an identity', as
       groups: ['Clearml group name1'],
       admin: true,
     },
+    idpGroups: ['IDP group name1', 'IDP admin group name1'],
   });
 });
 

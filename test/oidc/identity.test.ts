@@ -247,3 +247,19 @@ t.test('group names that are Object.prototype keys are plain names', async (t) =
   t.same(identity.groups, []);
   t.equal(identity.admin, false);
 });
+
+t.test('the tenant claim is compared with ASCII-only case folding: look-alikes never match', async (t) => {
+  const kiwi: CompanySso = { ...seedCompany, tenant: 'kiwi' };
+  const claims = (tenant_key: string) => ({ ...alice, tenant_key });
+  t.ok(claimsToIdentity(claims('KIWI'), seedProvider, kiwi).ok, 'ASCII case differences are the same tenant');
+  const lookAlikes: Array<[string, string]> = [
+    ['\u212Aiwi', 'KELVIN SIGN for K'],
+    ['k\u0131wi', 'dotless i'],
+    ['\uFF4B\uFF49\uFF57\uFF49', 'full-width letters'],
+    ['kiwi.', 'a trailing dot'],
+    ['kiwi ', 'a trailing space'],
+    ['k\u0130wi', 'capital I with a dot'],
+  ];
+  for (const [claim, what] of lookAlikes) refused(t, claimsToIdentity(claims(claim), seedProvider, kiwi), 'tenant_mismatch');
+  t.equal(lookAlikes.length, 6);
+});

@@ -68,7 +68,7 @@ function publicJwk(privateJwk: object): object {
 
 t.test('an ID token signed with a key the provider does not publish is refused', async (t) => {
   const signing = newSigningKey() as { kid: string };
-  const impostor = { ...(newSigningKey() as object), kid: signing.kid };
+  const impostor = { ...newSigningKey(), kid: signing.kid };
   const idp = await idpFor(t, {
     clients: [idpClient('wrong-key')],
     signingKeys: [signing],
@@ -119,7 +119,7 @@ t.test('`none` and HS256 signed with the public key are refused; HS256 only when
   let forge: ((payload: jose.JWTPayload) => Promise<string>) | undefined;
   const rewriting = (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
     const res = await fetch(input, init);
-    if (!forge || !String(input).endsWith('/token')) return res;
+    if (!forge || !(input instanceof Request ? input.url : input.toString()).endsWith('/token')) return res;
     const body = (await res.json()) as Record<string, unknown>;
     body['id_token'] = await forge(jose.decodeJwt(body['id_token'] as string));
     return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } });

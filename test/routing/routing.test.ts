@@ -89,7 +89,12 @@ t.test('/login/<tenant> and /login on tenant hosts', async (t) => {
   const bare = await s.req({ path: '/login?redirect=%2Fp', host: 'acme.ml.example.com', headers: NAV });
   t.equal(bare.status, 302);
   t.equal(bare.headers.location, '/login/acme?redirect=%2Fp');
-  const dropped = await s.req({ path: '/login/acme?redirect=//evil.com&x=1', headers: NAV });
+  const seenBefore = s.upstream.seen.length;
+  const cleaned = await s.req({ path: '/login/acme?redirect=//evil.com&x=1', headers: NAV });
+  t.equal(cleaned.status, 303, 'a page navigation with an unsafe redirect is sent back without it');
+  t.equal(cleaned.headers.location, '/login/acme?x=1', 'the rest of the query is kept');
+  t.equal(s.upstream.seen.length, seenBefore, 'the webapp never saw the unsafe address');
+  const dropped = await s.req({ path: '/login/acme?redirect=//evil.com&x=1' });
   t.equal((JSON.parse(dropped.body) as { url: string }).url, '/login/acme?x=1', 'unsafe redirect dropped before the webapp');
 });
 

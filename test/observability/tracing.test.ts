@@ -1,0 +1,109 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import t from 'tap';
+import { createTracing, tracingSettings } from '../../src/observability/tracing.js';
+import { publicRequest, seedRouteTenants, startGateway, startUpstream, tempDir, testConfig } from '../helpers/gateway.js';
+import { ACME_SECRET, SESSION_SECRET, twoTenants } from '../helpers/two-tenants.js';
+import { sample } from '../helpers/metrics-text.js';
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
+
+t.test('tracing is off by default and follows the standard OTEL_* variables', async (t) => {
+  const cfg = testConfig({}, tempDir(t)).tracing;
+  t.equal(tracingSettings(cfg, {}), undefined, 'off without config or environment');
+  t.same(tracingSettings(cfg, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }), { serviceName: 'tenant-gate', sampleRatio: 1 });
+  t.same(tracingSettings(cfg, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'edge', OTEL_TRACES_SAMPLER_ARG: '0.1' }), { serviceName: 'edge', sampleRatio: 0.1 });
+  t.equal(tracingSettings({ ...cfg, enabled: true }, { OTEL_SDK_DISABLED: 'true' }), undefined);
+  t.equal(tracingSettings({ ...cfg, enabled: true }, { OTEL_TRACES_EXPORTER: 'none' }), undefined);
+  t.same(tracingSettings({ ...cfg, enabled: true, endpoint: 'http://127.0.0.1:1/v1/traces', sampleRatio: 0.5 }, {}), { serviceName: 'tenant-gate', sampleRatio: 0.5, endpoint: 'http://127.0.0.1:1/v1/traces' });
+});
+
+t.test('with tracing off, nothing is propagated and nothing is traced', async (t) => {
+  const upstream = await startUpstream(t);
+  const gw = await startGateway(t, { upstreams: { webapp: upstream.url } });
+  await seedRouteTenants(gw.adminUrl);
+  await publicRequest(gw.publicPort, { path: '/api/x', host: 'acme.ml.example.com', headers: { accept: 'application/json' } });
+  t.equal(upstream.seen[0]?.headers.traceparent, undefined);
+});
+
+t.test('a login and a proxied request make one span each with children for stores, provider calls and the upstream; no secrets', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const tracing = createTracing({ serviceName: 'tenant-gate', sampleRatio: 1 }, { exporter, simple: true });
+  const s = await twoTenants(t, {}, { tracing });
+  const { browser, start, callback, callbackUrl } = await s.login('alice');
+  t.equal(start.status, 302);
+  t.equal(callback?.status, 302);
+  const page = await s.req({ path: '/projects?token=abc', host: 'acme.ml.example.com', headers: { accept: 'application/json', traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` } }, browser);
+  t.equal(page.status, 200);
+  const refused = await s.req({ path: '/callback_acme-web?code=zzz&state=nope', host: 'acme.ml.example.com' });
+  t.equal(refused.status, 400);
+  await sleep(50);
+
+  const spans = exporter.getFinishedSpans();
+  const byName = (name: string) => spans.filter((sp) => sp.name === name);
+  const requests = spans.filter((sp) => sp.attributes['tenant_gate.class'] !== undefined);
+  const classes = requests.map((sp) => sp.attributes['tenant_gate.class']);
+  t.ok(classes.includes('login_start') && classes.includes('callback') && classes.includes('proxied'), `request spans: ${classes.join(', ')}`);
+  for (const sp of requests) {
+    t.equal(sp.attributes['tenant_gate.tenant'], 'acme');
+    t.equal(typeof sp.attributes['http.response.status_code'], 'number');
+    t.equal(sp.parentSpanContext, undefined, 'a request span starts its own trace (a client traceparent is not trusted)');
+  }
+  const callbackSpan = requests.find((sp) => sp.attributes['tenant_gate.class'] === 'callback' && sp.attributes['http.response.status_code'] === 302)!;
+  const refusedSpan = requests.find((sp) => sp.attributes['http.response.status_code'] === 400)!;
+  t.ok(refusedSpan.attributes['tenant_gate.reason'], `the refused callback carries its reason (${String(refusedSpan.attributes['tenant_gate.reason'])})`);
+
+  const childrenOf = (parent: (typeof spans)[number]) => spans.filter((sp) => sp.parentSpanContext?.spanId === parent.spanContext().spanId).map((sp) => sp.name);
+  const loginSpan = requests.find((sp) => sp.attributes['tenant_gate.class'] === 'login_start')!;
+  t.ok(childrenOf(loginSpan).includes('provider discovery'), `login children: ${childrenOf(loginSpan).join(', ')}`);
+  t.ok(childrenOf(loginSpan).includes('directory findTenant'));
+  const callbackChildren = childrenOf(callbackSpan);
+  for (const name of ['provider token', 'sessions create', 'sessions consumeOnce', 'directory findClient']) t.ok(callbackChildren.includes(name), `callback child ${name} (${callbackChildren.join(', ')})`);
+  const proxied = requests.find((sp) => sp.attributes['tenant_gate.class'] === 'proxied')!;
+  t.ok(childrenOf(proxied).includes('upstream'));
+
+  const upstreamSpan = byName('upstream')[0]!;
+  const seen = s.upstream.seen.find((r) => r.url.startsWith('/projects'))!;
+  const m = TRACEPARENT.exec(String(seen.headers.traceparent));
+  t.ok(m, `the upstream got a traceparent (${String(seen.headers.traceparent)})`);
+  t.equal(m?.[1], upstreamSpan.spanContext().traceId, "the upstream request continues the gateway's trace");
+  t.equal(m?.[2], upstreamSpan.spanContext().spanId);
+  const tokenCall = TRACEPARENT.exec(String(s.acmeIdp.lastHeaders.get(new URL(s.acmeIdp.url('/token')).pathname)?.traceparent));
+  t.equal(tokenCall?.[1], callbackSpan.spanContext().traceId, "the token request to the provider continues the callback's trace");
+
+  const dump = JSON.stringify(spans.map((sp) => ({ name: sp.name, attributes: sp.attributes, events: sp.events, status: sp.status })));
+  const secrets = [ACME_SECRET, SESSION_SECRET, 'token=abc', 'zzz', 'state=', callbackUrl!.searchParams.get('code')!, callbackUrl!.searchParams.get('state')!, ...browser.cookies.values()];
+  for (const secret of secrets) t.notOk(dump.includes(secret), `no span holds ${secret.slice(0, 12)}…`);
+
+  const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
+  t.equal(sample(metrics, 'tenant_gate_provider_request_duration_seconds_count', { tenant: 'acme', call: 'discovery', outcome: 'ok' }), 1);
+  t.equal(sample(metrics, 'tenant_gate_provider_request_duration_seconds_count', { tenant: 'acme', call: 'token', outcome: 'ok' }), 1);
+  t.equal(sample(metrics, 'tenant_gate_sessions_active'), 1);
+});
+
+t.test('spans reach an OTLP/HTTP receiver', async (t) => {
+  const received: Array<{ path: string; type: string; body: Buffer }> = [];
+  const receiver = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', type: String(req.headers['content-type']), body: Buffer.concat(chunks) });
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => receiver.close(() => r())));
+  const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/v1/traces`;
+  const upstream = await startUpstream(t);
+  const gw = await startGateway(t, { upstreams: { webapp: upstream.url }, tracing: { enabled: true, endpoint, serviceName: 'gate-under-test' } });
+  await seedRouteTenants(gw.adminUrl);
+  await publicRequest(gw.publicPort, { path: '/api/x', host: 'acme.ml.example.com', headers: { accept: 'application/json' } });
+  await gw.gateway.close();
+  t.ok(received.length >= 1, 'the batch was exported on close');
+  t.equal(received[0]?.path, '/v1/traces');
+  const all = Buffer.concat(received.map((r) => r.body)).toString('latin1');
+  t.ok(all.includes('gate-under-test'), 'the service name is in the export');
+  t.ok(all.includes('tenant_gate.class'), 'the request span is in the export');
+});
