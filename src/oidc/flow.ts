@@ -193,7 +193,7 @@ export async function finishLogin(
       idTokenExpected: true,
     });
   } catch (err) {
-    throw toFlowError(err);
+    throw toFlowError(err, await challengeBodyError(err));
   }
   const claims = tokens.claims();
   if (!claims || !tokens.id_token) throw new FlowError('bad_token', 400, 'the token response has no ID token');
@@ -257,8 +257,25 @@ async function withUserinfo(client: ProviderClient, claims: Record<string, unkno
   return merged;
 }
 
-/** Translates an openid-client error into a {@link FlowError}. */
-export function toFlowError(err: unknown): FlowError {
+/**
+ * The OAuth `error` of a 401 whose `WWW-Authenticate` challenge names none: some
+ * providers (LemonLDAP::NG) put `invalid_client` only in the JSON body.
+ */
+async function challengeBodyError(err: unknown): Promise<string | undefined> {
+  if (!(err instanceof oidc.WWWAuthenticateChallengeError) || err.cause[0]?.parameters.error) return undefined;
+  try {
+    const body = (await err.response.clone().json()) as { error?: unknown };
+    return typeof body.error === 'string' && /^[\x20-\x7e]{1,64}$/.test(body.error) ? body.error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Translates an openid-client error into a {@link FlowError}.
+ * @param bodyError the OAuth error read from a challenge response's body, when its header named none.
+ */
+export function toFlowError(err: unknown, bodyError?: string): FlowError {
   if (err instanceof FlowError) return err;
   if (err instanceof oidc.ResponseBodyError) {
     const detail = `the token endpoint answered ${err.status} ${clip(err.error)}${err.error_description ? ` (${clip(err.error_description)})` : ''}`;
@@ -273,7 +290,7 @@ export function toFlowError(err: unknown): FlowError {
     return new FlowError('provider_error', 400, `the provider answered with ${clip(err.error)}`, { cause: err, oauthError: err.error });
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) {
-    const code = err.cause[0]?.parameters.error;
+    const code = err.cause[0]?.parameters.error ?? bodyError;
     const oauth = typeof code === 'string' ? { oauthError: code } : {};
     if (err.status === 401) {
       return new FlowError('provider_misconfigured', 502, `the token endpoint refused the client credentials (${err.status}${code ? ` ${clip(code)}` : ''})`, { cause: err, ...oauth });
