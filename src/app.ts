@@ -12,6 +12,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
+import { AuthThrottle } from './admin/basic-auth.js';
 import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
 import { CachedDirectory } from './directory/cached-directory.js';
@@ -27,11 +28,13 @@ import { providerCallHook } from './observability/provider-calls.js';
 import requestTiming, { upstreamObserver } from './observability/request-timing.js';
 import { tracedSessions, tracedStore } from './observability/traced-backends.js';
 import { createTracing, tracingSettings, type Tracing } from './observability/tracing.js';
+import { pageClientErrorHandler } from './pages/client-error.js';
 import { installErrorPages } from './pages/error-pages.js';
 import { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
 import { loadClientAssertionKey } from './oidc/client-assertion-key.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
+import { edgeLimits } from './proxy/fair-share.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
 import { MemorySessionStore } from './session/memory-store.js';
 import { RedisSessionStore, redisClientOptions } from './session/redis-store.js';
@@ -58,6 +61,8 @@ export interface GatewayDeps {
   bus?: InvalidationBus;
   /** Tracing (default: from the config and the OTEL_* environment). */
   tracing?: Tracing;
+  /** Bounds admin authentication guessing (default: built on the gateway's metrics). */
+  adminThrottle?: AuthThrottle;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -144,6 +149,8 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
     max: config.cache.max,
     ttlMs: config.cache.ttlSeconds * 1000,
     negativeTtlMs: config.cache.negativeTtlSeconds * 1000,
+    negativeMax: config.cache.negativeMax,
+    unknownPerMinute: config.cache.unknownPerClientPerMinute,
     staleMs: config.cache.staleSeconds * 1000,
     counters: metrics.directory,
     ...(deps.now ? { now: deps.now } : {}),
@@ -210,7 +217,7 @@ function authenticatorFor(config: Config, b: Backends, deps: GatewayDeps): Authe
 /** Builds the public listener: probes, rate limits, the request pipeline, the gateway's routes, the proxy last. */
 async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Promise<FastifyInstance> {
   const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
-  const pub: FastifyInstance = Fastify(fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs));
+  const pub: FastifyInstance = Fastify({ ...fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs), clientErrorHandler: pageClientErrorHandler });
   await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing });
   installErrorPages(pub);
   await pub.register(health, { checks: b.readiness });
@@ -250,6 +257,7 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     timeoutMs: config.upstreams.timeoutMs,
     observer: upstreamObserver(b.tracing),
     ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
+    ...edgeLimits(config),
   });
   return pub;
 }
@@ -261,7 +269,7 @@ function rateLimitSubject(ip: string): FastifyRequest {
 }
 
 /** Builds the admin listener: probes, metrics and the admin API. */
-async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance> {
+async function buildAdmin(config: Config, b: Backends, deps: GatewayDeps): Promise<FastifyInstance> {
   const admin: FastifyInstance = Fastify(fastifyOptions(b.logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false, 30_000));
   const directoryAdmin = new DirectoryAdmin({
     store: b.store,
@@ -277,7 +285,8 @@ async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance>
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
     reply.header('content-type', b.metrics.registry.contentType).send(await b.metrics.registry.metrics()),
   );
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: b.metrics.adminAuthFailure });
+  const throttle = deps.adminThrottle ?? new AuthThrottle({ metrics: b.metrics.adminAuth });
+  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: b.metrics.adminAuthFailure, throttle });
   return admin;
 }
 
@@ -285,7 +294,7 @@ async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance>
 export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   const b = await openBackends(config, deps);
   const pub = await buildPublic(config, b, deps);
-  const admin = await buildAdmin(config, b);
+  const admin = await buildAdmin(config, b, deps);
   let closed = false;
   return {
     config,

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   BAD_CALLBACK: 'TG_BAD_CALLBACK',
   PROVIDER_UNAVAILABLE: 'TG_PROVIDER_UNAVAILABLE',
   PROVIDER_MISCONFIGURED: 'TG_PROVIDER_MISCONFIGURED',
+  TOO_MANY_LOOKUPS: 'TG_TOO_MANY_LOOKUPS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -106,5 +107,14 @@ export class MissingFieldsError extends GatewayError {
 export class NotFoundError extends GatewayError {
   constructor(message: string) {
     super(ErrorCodes.NOT_FOUND, 404, message);
+  }
+}
+
+/** A client asked for too many names the directory does not know; it may retry later. */
+export class TooManyLookupsError extends GatewayError {
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super(ErrorCodes.TOO_MANY_LOOKUPS, 429, 'Too many requests for unknown addresses. Please wait a minute.');
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }

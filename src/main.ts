@@ -17,7 +17,8 @@ import { PostgresInvalidationBus } from './directory/postgres-invalidation-bus.j
 import type { TenantStore } from './directory/types.js';
 import { runPrimary } from './cluster.js';
 import { ClusterInvalidationBus } from './directory/cluster-invalidation-bus.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { checkSecrets } from './config/secrets-check.js';
 import { createLogger } from './logger.js';
 
 const USAGE = `usage: tenant-gate <command> [--config FILE]
@@ -44,9 +45,12 @@ interface Io {
 /** config/default.yaml of this package: used when neither --config nor TENANT_GATE_CONFIG names a file. */
 const DEFAULT_CONFIG = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
 
-function load(file: string | undefined, io: Io) {
+/** Loads the configuration; with `secrets`, weak secrets stop a reachable admin listener and are warned about on loopback. */
+function load(file: string | undefined, io: Io, secrets?: { warn: (problem: ConfigProblem) => void }) {
   try {
-    return loadConfig({ file: file ?? io.env.TENANT_GATE_CONFIG ?? DEFAULT_CONFIG, env: io.env });
+    const config = loadConfig({ file: file ?? io.env.TENANT_GATE_CONFIG ?? DEFAULT_CONFIG, env: io.env });
+    if (secrets) for (const p of checkSecrets(config)) secrets.warn(p);
+    return config;
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${err.message}\n`);
@@ -57,7 +61,9 @@ function load(file: string | undefined, io: Io) {
 }
 
 async function serve(file: string | undefined, io: Io): Promise<number> {
-  const config = load(file, io);
+  const config = load(file, io, {
+    warn: (p) => io.err(`tenant-gate: warning: ${p.path}: ${p.message} (accepted only because admin.host is a loopback address)\n`),
+  });
   if (!config) return 2;
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config.workers, createLogger(config.log.level));
   let gateway: Gateway;
@@ -213,7 +219,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
     case 'serve':
       return serve(parsed.values.config, io);
     case 'check-config': {
-      const config = load(parsed.values.config, io);
+      const config = load(parsed.values.config, io, {
+        warn: (p) => io.err(`warning: ${p.path}: ${p.message} (accepted only because admin.host is a loopback address)\n`),
+      });
       if (!config) return 2;
       io.out(parsed.values.print ? `${JSON.stringify(redactConfig(config), null, 2)}\n` : 'configuration is valid\n');
       return 0;

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ConflictError, GatewayError, MissingFieldsError, NotFoundError, StoreUnavailableError, ValidationError } from '../errors.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { clientKey } from '../net/client-key.js';
 import { AuthThrottle, basicAuthChecker } from './basic-auth.js';
 import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
 import { AdminCodes, envelope, type AdminCode } from './envelope.js';
@@ -22,7 +22,7 @@ export interface AdminApiOptions {
   credentials: ReadonlyArray<{ key: string; secret: string }>;
   admin: DirectoryAdmin;
   bodyLimit: number;
-  /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
+  /** Bounds authentication failures per client (default: one check at a time, 5 free, then 100 ms doubling, locked out after 10). */
   throttle?: AuthThrottle;
   /** Told of every call refused for missing or wrong credentials (metrics). */
   onAuthFailure?: (reason: 'missing' | 'bad') => void;
@@ -110,11 +110,13 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
     if (!isEndpoint(name)) return send(req, reply, name, version, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${name}` });
     const auth = ADMIN_ENDPOINTS[name].auth;
     if (auth) {
-      const delay = throttle.delayFor(req.ip);
-      if (delay > 0) await sleep(delay);
-      const checked = checkAuth(req.headers.authorization);
-      if (checked.ok) throttle.succeeded(req.ip);
-      else if (checked.reason === 'bad') throttle.failed(req.ip);
+      const turn = await throttle.run(clientKey(req.ip), () => checkAuth(req.headers.authorization), (r) => (r.ok ? true : r.reason === 'bad' ? false : undefined));
+      if (!turn.checked) {
+        reply.header('retry-after', String(Math.ceil(turn.retryAfterMs / 1000)));
+        req.log.warn({ endpoint: name }, 'admin authentication refused: too many failures from this address');
+        return send(req, reply, name, version, { code: AdminCodes.TOO_MANY_ATTEMPTS, msg: 'Too many failed authentication attempts, try again later' });
+      }
+      const checked = turn.result;
       if (!checked.ok) {
         opts.onAuthFailure?.(checked.reason);
         reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');

@@ -10,6 +10,7 @@
  *   the request path.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdminAuthMetrics } from '../admin/basic-auth.js';
 import type { DirectoryCounters, LookupKind } from '../directory/cached-directory.js';
 import { CALLBACK_REFUSALS, type CallbackRefusalReason, type LoginOutcome, type LoginReason } from '../reasons.js';
 
@@ -40,6 +41,8 @@ export type DirectoryMetrics = Required<DirectoryCounters>;
 export interface Metrics {
   readonly registry: Registry;
   readonly directory: DirectoryMetrics;
+  /** Admin authentication lockouts, and the addresses locked out now. */
+  readonly adminAuth: AdminAuthMetrics;
   /** A callback refused before reaching the webapp, by reason. */
   callbackRefused(reason: CallbackRefusalReason, tenant?: string): void;
   /** A login decision in authenticate mode. */
@@ -206,6 +209,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
   });
 
+  const lockouts = new Counter({
+    name: 'tenant_gate_admin_lockouts_total',
+    help: 'Client addresses (IPv6: /64) locked out of the admin API after repeated authentication failures',
+    registers,
+  });
+  let lockedNow: () => number = () => 0;
+  new Gauge({
+    name: 'tenant_gate_admin_locked_addresses',
+    help: 'Client addresses (IPv6: /64) locked out of the admin API right now',
+    registers,
+    collect() {
+      this.set(lockedNow());
+    },
+  });
   const kinds: LookupKind[] = ['tenant', 'domain', 'host', 'client'];
   const count = (result: string) => {
     const children = new Map(kinds.map((kind) => [kind, lookups.labels({ kind, result })]));
@@ -232,6 +249,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       stale: count('stale'),
       storeError: count('store_error'),
       queried: (kind, outcome, seconds) => queryChild(`${kind} ${outcome}`).observe(seconds),
+    },
+    adminAuth: {
+      lockout: () => lockouts.inc(),
+      watchLocked: (count) => {
+        lockedNow = count;
+      },
     },
     callbackRefused: (reason, tenant) => {
       refused.inc({ reason, tenant: tenant ?? '' });
