@@ -12,6 +12,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
+import { SessionsAdmin } from './admin/sessions-admin.js';
+import { tenantOrigins } from './cli/describe.js';
 import { AuthThrottle } from './admin/basic-auth.js';
 import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
@@ -32,6 +34,7 @@ import { pageClientErrorHandler } from './pages/client-error.js';
 import { installErrorPages } from './pages/error-pages.js';
 import { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
 import { loadClientAssertionKey } from './oidc/client-assertion-key.js';
+import logoutChannels, { type KeysFor } from './oidc/logout-channels.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
 import { edgeLimits } from './proxy/fair-share.js';
@@ -61,6 +64,8 @@ export interface GatewayDeps {
   bus?: InvalidationBus;
   /** Tracing (default: from the config and the OTEL_* environment). */
   tracing?: Tracing;
+  /** Keys that verify a provider's logout tokens (default: its JWKS). */
+  logoutKeys?: KeysFor;
   /** Bounds admin authentication guessing (default: built on the gateway's metrics). */
   adminThrottle?: AuthThrottle;
 }
@@ -161,7 +166,9 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
   if (config.mode === 'authenticate') {
     sessions =
       deps.sessions ??
-      (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore());
+      (redis
+        ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }), onExpired: (n) => metrics.sessionsEnded('expired', n) })
+        : new MemorySessionStore({ onExpired: (n) => metrics.sessionsEnded('expired', n) }));
     const s = sessions;
     if (s.count) metrics.watchSessions(s.count.bind(s));
     if (tracing.enabled) sessions = tracedSessions(s, tracing);
@@ -247,6 +254,19 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     ...(authenticator ? { sessions: authenticator.sessions } : {}),
   };
   await pub.register(gatePlugin, { env, ...(authenticator ? { handlers: authenticator.handlers } : {}), bodyLimit: config.public.bodyLimitBytes });
+  if (b.sessions && b.registry) {
+    await pub.register(logoutChannels, {
+      directory: b.directory,
+      registry: b.registry,
+      sessions: b.sessions,
+      metrics: b.metrics,
+      limit: perMinute(config.rateLimit.logoutPerMinute),
+      httpTimeoutMs: config.oidc.httpTimeoutMs,
+      bodyLimit: config.public.bodyLimitBytes,
+      ...(deps.logoutKeys ? { keysFor: deps.logoutKeys } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  }
   if (config.sso.tenant_login && !config.sso.only_password_login) {
     await pub.register(emailDiscovery, { directory: b.directory, metrics: b.metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
   }
@@ -286,7 +306,16 @@ async function buildAdmin(config: Config, b: Backends, deps: GatewayDeps): Promi
     reply.header('content-type', b.metrics.registry.contentType).send(await b.metrics.registry.metrics()),
   );
   const throttle = deps.adminThrottle ?? new AuthThrottle({ metrics: b.metrics.adminAuth });
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: b.metrics.adminAuthFailure, throttle });
+  const sessions = new SessionsAdmin({ sessions: b.sessions, metrics: b.metrics, log: b.logger.child({ component: 'admin' }) });
+  await admin.register(adminApi, {
+    credentials: config.admin.credentials,
+    admin: directoryAdmin,
+    sessions,
+    ...(b.sessions ? { originsOf: (tenant: string, hosts: string[]) => tenantOrigins(config, tenant, hosts) } : {}),
+    bodyLimit: config.admin.bodyLimitBytes,
+    onAuthFailure: (reason) => b.metrics.adminAuthFailure(reason),
+    throttle,
+  });
   return admin;
 }
 

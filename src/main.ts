@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import { baseDomainOf, baseHostsOf, buildApp, type Gateway } from './app.js';
 import { describeTenant } from './cli/describe.js';
+import { sessionsCommand } from './cli/sessions.js';
 import { checkDirectoryFile, exportDirectory, importDirectory, preflightImport, renderDirectory } from './cli/directory-file.js';
 import { loadConfig, redactConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -32,6 +33,12 @@ commands:
   tenants describe TENANT [--no-check]
                              what to register in the tenant's identity provider,
                              and a check of the provider against the directory
+  sessions summary --company COMPANY
+                             count the company's live sessions, by provider
+  sessions revoke --company COMPANY (--user USER | --all)
+                             end one user's sessions (subject or verified email) or all
+                             of the company's, on every replica (needs redis.url; with
+                             in-memory sessions use the admin API)
 
 --config FILE defaults to $TENANT_GATE_CONFIG, then config/default.yaml; environment overrides apply
 (TENANT_GATE__<path>__<key>=value and the ClearML sso names).`;
@@ -195,6 +202,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
         output: { type: 'string', short: 'o' },
         'dry-run': { type: 'boolean' },
         'no-check': { type: 'boolean' },
+        company: { type: 'string' },
+        user: { type: 'string' },
+        all: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -206,7 +216,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(`${USAGE}\n`);
     return 0;
   }
-  const expected: Record<string, number> = { serve: 0, 'check-config': 0, export: 0, import: 1, tenants: 2 };
+  const expected: Record<string, number> = { serve: 0, 'check-config': 0, export: 0, import: 1, tenants: 2, sessions: 1 };
   if (expected[command] !== undefined && rest.length !== expected[command]) {
     io.err(`${command}: wrong number of arguments\n${USAGE}\n`);
     return 2;
@@ -218,6 +228,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return directoryCommand(command, rest, parsed.values, io);
     case 'serve':
       return serve(parsed.values.config, io);
+    case 'sessions': {
+      const config = load(parsed.values.config, io);
+      if (!config) return 2;
+      const { company, user, all } = parsed.values;
+      return sessionsCommand(config, { action: rest[0], company, user, all }, io.out, io.err);
+    }
     case 'check-config': {
       const config = load(parsed.values.config, io, {
         warn: (p) => io.err(`warning: ${p.path}: ${p.message} (accepted only because admin.host is a loopback address)\n`),

@@ -47,6 +47,8 @@ export const ProviderConfigurationInput = Type.Object(
     issuer: Type.Optional(Url),
     jwks_uri: Type.Optional(Url),
     logout_from_provider: Type.Optional(Type.Boolean()),
+    /** Gateway extension: accept OpenID Connect Front-Channel Logout from this provider. */
+    frontchannel_logout: Type.Optional(Type.Boolean()),
     claim_tenant: Type.Optional(Name(128)),
     claim_name: Type.Optional(Name(128)),
     claim_email: Type.Optional(Name(128)),
@@ -72,6 +74,15 @@ export const SaveProvider = Type.Object(
 export const ProviderRef = Type.Object({ company: CompanyId, id: Type.String({ minLength: 1, maxLength: 128 }) }, strict);
 export const ProviderList = Type.Object({ company: Type.Optional(CompanyId) }, strict);
 export const Empty = Type.Object({}, { additionalProperties: true });
+export const RevokeSessions = Type.Object(
+  {
+    company: CompanyId,
+    /** A subject, or a verified email. */
+    user: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+    all: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
 
 export type UpdateCompanySsoBody = Static<typeof UpdateCompanySso>;
 export type SaveProviderBody = Static<typeof SaveProvider>;

@@ -28,6 +28,15 @@ export function tenantOrigins(config: Config, tenant: string, hosts: string[]): 
   return [...new Set([vanity, ...hosts.map((h) => `${scheme}//${h}${port}`), url.origin])];
 }
 
+/** The back- and front-channel logout URIs of a client, one per origin the tenant is served on. */
+export function logoutUris(origins: readonly string[], clientId: string): { backchannel: string[]; frontchannel: string[] } {
+  const id = encodeURIComponent(clientId);
+  return {
+    backchannel: origins.map((o) => `${o}/backchannel-logout_${id}`),
+    frontchannel: origins.map((o) => `${o}/frontchannel-logout_${id}`),
+  };
+}
+
 /** Prints the registration values and the provider checks; resolves to the exit code. */
 export async function describeTenant(config: Config, store: TenantStore, tenantId: string, out: (s: string) => void, opts: { check?: boolean; timeoutMs?: number } = {}): Promise<number> {
   const record = await store.findTenant(tenantId);
@@ -64,6 +73,15 @@ export async function describeTenant(config: Config, store: TenantStore, tenantI
     for (const o of origins) out(`    ${o}/callback_${encodeURIComponent(cfg.client_id)}\n`);
     out('  Valid post logout redirect URIs:\n');
     for (const o of origins) out(`    ${o}/login\n    ${o}/login/${tenant}\n`);
+    if (config.mode === 'authenticate') {
+      const logout = logoutUris(origins, cfg.client_id);
+      out('  Back-channel logout URI (any one; with "session required" on, so logout tokens carry sid):\n');
+      for (const u of logout.backchannel) out(`    ${u}\n`);
+      if (cfg.frontchannel_logout) {
+        out('  Front-channel logout URI (any one; frontchannel_logout is on):\n');
+        for (const u of logout.frontchannel) out(`    ${u}\n`);
+      }
+    }
     out(`  Claims the ID token must carry: ${cfg.claim_tenant ?? 'tenant_key'} (= "${tenant}")`);
     out(cfg.group_enabled ? `, ${cfg.claim_groups ?? 'groups'} (list of groups)\n` : '\n');
     if (opts.check === false) continue;

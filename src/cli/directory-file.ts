@@ -95,7 +95,7 @@ export async function importDirectory(admin: DirectoryAdmin, data: DirectoryFile
   for (const c of data.companies) {
     try {
       if (c.sso) {
-        await admin.updateCompanySso({ company: c.company, sso: c.sso as never });
+        await admin.updateCompanySso({ company: c.company, sso: c.sso });
         companies++;
       }
       for (const p of c.providers ?? []) {

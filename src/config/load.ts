@@ -109,7 +109,7 @@ export function validateConfig(raw: unknown): Config {
   const validate = ajv.compile(ConfigSchema);
   const data = structuredClone(raw ?? {});
   if (!validate(data)) throw new ConfigError(dedupe(ajvProblems(validate.errors)));
-  const config = data as Config;
+  const config: Config = data;
   const problems: ConfigProblem[] = [];
   semanticChecks(config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -154,7 +154,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
 /** A copy of the configuration safe to print or log: every secret replaced. */
 export function redactConfig(config: Config): unknown {
-  const copy = structuredClone(config) as Config;
+  const copy = structuredClone<Config>(config);
   copy.admin.credentials = copy.admin.credentials.map((c) => ({ key: c.key, secret: '[redacted]' }));
   if (copy.session.secret !== undefined) copy.session.secret = '[redacted]';
   copy.session.previousSecrets = copy.session.previousSecrets.map(() => '[redacted]');

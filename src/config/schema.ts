@@ -144,6 +144,8 @@ export const ConfigSchema = Type.Object(
         discoveryPerMinute: Type.Integer({ minimum: 1, default: 60 }),
         loginPerMinute: Type.Integer({ minimum: 1, default: 120 }),
         callbackPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+        /** Back- and front-channel logout requests. */
+        logoutPerMinute: Type.Integer({ minimum: 1, default: 120 }),
       },
       { ...strict, default: {} },
     ),

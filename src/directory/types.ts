@@ -53,6 +53,8 @@ export interface ProviderConfiguration {
   issuer?: string;
   jwks_uri?: string;
   logout_from_provider?: boolean;
+  /** Accept `GET /frontchannel-logout_<client_id>` from this provider. */
+  frontchannel_logout?: boolean;
   claim_tenant?: string;
   claim_name?: string;
   claim_email?: string;

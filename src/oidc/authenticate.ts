@@ -151,7 +151,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
   function drop(id: string, data: Readonly<SessionData>, why: string): null {
     headersBySession.delete(id);
     opts.log?.warn({ audit: 'session', tenant: data.tenant, subject: data.identity.subject, reason: why }, 'session ended: the directory no longer backs it');
-    opts.sessions.destroy(id).catch(() => undefined);
+    opts.sessions.destroy(id).then(() => opts.metrics.sessionsEnded('tenant_deleted', 1), () => undefined);
     return null;
   }
 
@@ -286,6 +286,8 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         tenant: tenant.company.sso.tenant,
         company: tenant.company.company,
         clientId,
+        providerId: client.provider.configuration.id,
+        ...(typeof result.claims['sid'] === 'string' ? { sid: result.claims['sid'] } : {}),
         idToken: result.idToken,
         ...(result.accessToken ? { accessToken: result.accessToken } : {}),
         ...(result.refreshToken ? { refreshToken: result.refreshToken } : {}),
@@ -308,6 +310,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       reply.header('set-cookie', jar.clear(sessionCookie)).header('cache-control', 'no-store');
       if (!session) return reply.redirect(hostTenant ? loginLocation(hostTenant, {}) : '/login', 302);
       await opts.sessions.destroy(session.id);
+      opts.metrics.sessionsEnded('logout', 1);
       headersBySession.delete(session.id);
       const { data } = session;
       reply.request.log.info({ audit: 'logout', tenant: data.tenant, subject: data.identity.subject }, 'logout');

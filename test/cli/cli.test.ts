@@ -157,3 +157,34 @@ t.test('tenants describe: what to register, and a check of the provider', async 
   t.equal(await main(['tenants', 'describe', 'nobody', '--config', config], unknown.io), 1);
   t.match(unknown.out(), /no tenant "nobody"/);
 });
+
+t.test('tenants describe in authenticate mode: the logout URIs to register', async (t) => {
+  const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'x', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
+  t.teardown(() => idp.close());
+  const dir = tempDir(t);
+  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' } });
+  const file = join(dir, 'tenants.yaml');
+  const data = directory(idp.issuer);
+  (data.companies[0]!.providers![0]!.configuration as Record<string, unknown>).frontchannel_logout = true;
+  writeFileSync(file, stringify(data));
+  t.equal(await main(['import', file, '--config', config], io().io), 0);
+  const d = io();
+  t.equal(await main(['tenants', 'describe', 'acme', '--config', config, '--no-check'], d.io), 0, d.out());
+  for (const uri of [
+    'https://acme.ml.example.com/backchannel-logout_acme-web',
+    'https://ml.acme.com/backchannel-logout_acme-web',
+    'https://ml.example.com/backchannel-logout_acme-web',
+    'https://acme.ml.example.com/frontchannel-logout_acme-web',
+  ]) t.match(d.out(), uri);
+});
+
+t.test('sessions: with in-memory sessions the CLI points to the admin API', async (t) => {
+  const dir = tempDir(t);
+  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' } });
+  const r = io();
+  t.equal(await main(['sessions', 'revoke', '--company', 'c-acme', '--all', '--config', config], r.io), 2);
+  t.match(r.err(), /use the admin API/);
+  const bad = io();
+  t.equal(await main(['sessions', 'revoke', '--company', 'c-acme', '--config', config], bad.io), 2, 'neither --user nor --all');
+  t.match(bad.err(), /exactly one of --user USER or --all/);
+});
