@@ -162,7 +162,7 @@ t.test('tenants describe in authenticate mode: the logout URIs to register', asy
   const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'x', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
   t.teardown(() => idp.close());
   const dir = tempDir(t);
-  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' } });
+  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' }, oidc: { insecureAllowPrivateProviders: true } });
   const file = join(dir, 'tenants.yaml');
   const data = directory(idp.issuer);
   (data.companies[0]!.providers![0]!.configuration as Record<string, unknown>).frontchannel_logout = true;
