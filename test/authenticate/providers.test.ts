@@ -54,7 +54,7 @@ t.test('claims found only at userinfo admit the user (claims_source both, the de
     });
   t.equal((await save({})).status, 200);
   const peter = await s.login('peter', { host: 'initech.ml.example.com', tenant: 'initech' });
-  t.equal(peter.callback?.status, 302, peter.callback?.body);
+  t.equal(peter.callback?.status, 302, peter.callback?.body ?? 'no callback');
   await s.req({ path: '/x', host: 'initech.ml.example.com' }, peter.browser);
   t.equal(s.upstream.seen.at(-1)!.headers['x-auth-request-groups'], 'Staff');
 
