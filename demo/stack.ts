@@ -218,6 +218,8 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
         tenancy: { baseDomain: 'localhost' },
         store: { url: `sqlite:${join(dir, 'tenant-gate.db')}` },
         session: { secret: randomBytes(32).toString('base64url') },
+        // The demo's identity providers run on loopback over http.
+        oidc: { insecureAllowPrivateProviders: true },
         log: { level: opts.logLevel ?? 'warn' },
       },
     });

@@ -15,7 +15,7 @@ import adminApi from './admin/admin-api.js';
 import { SessionsAdmin } from './admin/sessions-admin.js';
 import { tenantOrigins } from './cli/describe.js';
 import { AuthThrottle } from './admin/basic-auth.js';
-import { DirectoryAdmin } from './admin/directory-admin.js';
+import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import identityAssertion, { JWKS_PATH, setupAssertion } from './assertion/plugin.js';
 import type { Config } from './config/schema.js';
 import { CachedDirectory } from './directory/cached-directory.js';
@@ -34,6 +34,7 @@ import { createTracing, tracingSettings, type Tracing } from './observability/tr
 import { pageClientErrorHandler } from './pages/client-error.js';
 import { installErrorPages } from './pages/error-pages.js';
 import { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
+import { loadClientAssertionKey } from './oidc/client-assertion-key.js';
 import logoutChannels, { type KeysFor } from './oidc/logout-channels.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
@@ -176,6 +177,8 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
     registry = new ClientRegistry({
       httpTimeoutMs: config.oidc.httpTimeoutMs,
       retryMaxSeconds: config.oidc.discoveryRetryMaxSeconds,
+      insecureAllowPrivateProviders: config.oidc.insecureAllowPrivateProviders,
+      ...(config.oidc.clientAssertionKeyFile ? { clientAssertionKey: await loadClientAssertionKey(config.oidc.clientAssertionKeyFile) } : {}),
       log: logger.child({ component: 'oidc' }),
       instrument: providerCallHook(metrics, tracing),
       ...(deps.now ? { now: deps.now } : {}),
@@ -296,6 +299,7 @@ async function buildAdmin(config: Config, b: Backends, deps: GatewayDeps): Promi
     store: b.store,
     baseHosts: baseHostsOf(config),
     baseDomain: baseDomainOf(config),
+    providerRules: providerRulesOf(config),
     onWrite: (keys) => {
       b.dropKeys(keys);
       void b.bus.publish(keys);
@@ -343,7 +347,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       closed = true;
       await Promise.all([pub.close(), admin.close()]);
       await b.bus.close();
-      await Promise.all([b.store.close(), b.sessions?.close()]);
+      await Promise.all([b.store.close(), b.sessions?.close(), b.registry?.close()]);
       if (b.redis) await b.redis.quit().catch(() => b.redis?.disconnect());
       await b.tracing.shutdown().catch(() => undefined);
     },

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { DirectoryAdmin } from './admin/directory-admin.js';
+import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import { baseDomainOf, baseHostsOf, buildApp, type Gateway } from './app.js';
 import { describeTenant } from './cli/describe.js';
 import { rotateSigningKey } from './assertion/keys.js';
@@ -150,7 +150,7 @@ async function directoryCommand(
       }
       return await withStore(config, async (store) => {
         const written: string[] = [];
-        const admin = new DirectoryAdmin({ store, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config), onWrite: (keys) => written.push(...keys) });
+        const admin = new DirectoryAdmin({ store, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config), providerRules: providerRulesOf(config), onWrite: (keys) => written.push(...keys) });
         const checked = checkDirectoryFile(raw, admin);
         if (!checked.data) {
           for (const p of checked.problems) io.err(`  ${p.path}: ${p.message}\n`);

@@ -5,6 +5,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { MissingFieldsError, ValidationError } from '../errors.js';
+import { AUTH_METHOD_PREFERENCE as AUTH_METHODS } from '../oidc/client-registry.js';
+import { ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHM } from '../oidc/jwks.js';
 
 const Name = (max = 256) => Type.String({ minLength: 1, maxLength: max });
 const NameList = Type.Array(Name(), { maxItems: 1000 });
@@ -57,6 +59,9 @@ export const ProviderConfigurationInput = Type.Object(
     group_prohibit_user_login_if_not_in_group: Type.Optional(Type.Boolean()),
     trust_unverified_email: Type.Optional(Type.Boolean()),
     scope: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*$' })),
+    token_endpoint_auth_method: Type.Optional(Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))),
+    claims_source: Type.Optional(Type.Union([Type.Literal('id_token'), Type.Literal('userinfo'), Type.Literal('both')])),
+    id_token_signed_response_alg: Type.Optional(Type.Union([...ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHM].map((a) => Type.Literal(a)))),
   },
   strict,
 );

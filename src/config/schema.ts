@@ -133,6 +133,10 @@ export const ConfigSchema = Type.Object(
         httpTimeoutMs: Millis(5000),
         /** Longest wait between discovery retries of a failing provider. */
         discoveryRetryMaxSeconds: Seconds(60),
+        /** Allow http and loopback/private/link-local identity provider addresses (tests, demos). */
+        insecureAllowPrivateProviders: Type.Boolean({ default: false }),
+        /** PEM file (PKCS#8, RSA or EC) of the key for private_key_jwt client authentication. */
+        clientAssertionKeyFile: Type.Optional(Type.String({ minLength: 1 })),
       },
       { ...strict, default: {} },
     ),

@@ -37,7 +37,8 @@ import type { SessionData, SessionStore } from '../session/types.js';
 import type { CallbackParams } from '../tenancy/callback.js';
 import { providerOfSession, sessionValidOnHost, transactionMatches } from '../tenancy/isolation.js';
 import type { ClientRegistry } from './client-registry.js';
-import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, FlowError, type LoginTransaction } from './flow.js';
+import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, type LoginTransaction } from './flow.js';
+import { providerFailure } from './provider-failure.js';
 import { claimsToIdentity, regroup } from './identity.js';
 import { identityHeaders } from '../proxy/identity-headers.js';
 import type { Sealer } from './seal.js';
@@ -115,14 +116,14 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
   const headersBySession = new Map<string, { record: TenantRecord; headers: Record<string, string> }>();
   const identityOf = (session: LoadedSession): Record<string, string> => headersBySession.get(session.id)?.headers ?? identityHeaders(session.data);
 
-  const refuse = (ctx: SiteContext, reply: FastifyReply, status: number, tenant: string, reason: LoginReason, message: string, detail?: string) => {
+  const refuse = (ctx: SiteContext, reply: FastifyReply, status: number, tenant: string, reason: LoginReason, message: string, detail?: string, providerError?: string) => {
     const outcome = status >= 500 ? 'error' : 'refused';
     metrics.loginOutcome(tenant, outcome, reason);
-    reply.request.log.warn({ audit: 'login', tenant, outcome, reason, detail }, 'login refused');
+    reply.request.log.warn({ audit: 'login', tenant, outcome, reason, detail, ...(providerError ? { providerError } : {}) }, 'login refused');
     reply.header('set-cookie', jar.clear(txCookie));
     if (status === 503) reply.header('retry-after', '10');
     return sendPage(reply, status, {
-      title: status === 403 ? 'Access denied' : status >= 500 ? 'Sign-in is unavailable' : 'Sign-in could not be completed',
+      title: status === 403 ? 'Access denied' : status === 502 ? 'Sign-in is misconfigured' : status >= 500 ? 'Sign-in is unavailable' : 'Sign-in could not be completed',
       paragraphs: [message.charAt(0).toUpperCase() + message.slice(1)],
       link: { href: loginLocation(tenant, {}), text: 'Back to sign-in' },
       ...(tenant ? { tenantName: ctx.site.tenant?.company.sso.display_name ?? tenant } : {}),
@@ -201,7 +202,8 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         config = await opts.registry.get(provider, tenantId);
       } catch (err) {
         reply.request.log.error({ tenant: tenantId, err: err instanceof GatewayError ? err.detail ?? err.message : String(err) }, 'identity provider unavailable');
-        return refuse(ctx, reply, 503, tenantId, 'provider_unavailable', "The organisation's identity provider cannot be reached. Please try again in a moment.");
+        const f = providerFailure(err);
+        return refuse(ctx, reply, f.status, tenantId, f.reason, f.message, f.detail, f.providerError);
       }
       const clientId = provider.configuration.client_id;
       const redirectUri = `${ctx.site.origin}/callback_${encodeURIComponent(clientId)}`;
@@ -245,21 +247,16 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       if (!tenant) return refuse(ctx, reply, 400, tenantId, 'unknown_tenant', 'This organisation is no longer set up for sign-in.');
       let result;
       try {
-        const config = await opts.registry.get(client.provider, tenantId);
-        result = await finishLogin(config, {
+        result = await finishLogin(await opts.registry.client(client.provider, tenantId), {
           callbackUrl: callbackUrlOf(ctx.site.origin, ctx.path, params),
           transaction: sealed.tx,
           expectedRedirectUri: sealed.redirectUri,
         });
       } catch (err) {
-        const fe = err instanceof FlowError ? err : undefined;
-        const status = fe ? fe.statusCode : err instanceof GatewayError ? err.statusCode : 503;
-        const reason: LoginReason = fe?.reason ?? 'provider_unavailable';
-        return refuse(ctx, reply, status >= 500 ? 503 : 400, tenantId, reason,
-          status >= 500 ? "The organisation's identity provider cannot be reached. Please try again in a moment." : 'The sign-in response could not be verified. Please start again.',
-          fe?.detail ?? (err instanceof Error ? err.message : undefined));
+        const f = providerFailure(err);
+        return refuse(ctx, reply, f.status, tenantId, f.reason, f.message, f.detail, f.providerError);
       }
-      const decided = claimsToIdentity(result.claims, client.provider.configuration, tenant.company.sso);
+      const decided = claimsToIdentity(result.claims, client.provider.configuration, tenant.company.sso, client.provider.provider);
       if (!decided.ok) {
         return refuse(ctx, reply, 403, tenantId, decided.refusal.reason, decided.refusal.message, decided.refusal.detail);
       }

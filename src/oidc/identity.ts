@@ -30,6 +30,7 @@
 import type { CompanySso, ProviderConfiguration } from '../directory/types.js';
 import type { Identity } from '../session/types.js';
 import { tenantClaimMatches } from '../tenancy/isolation.js';
+import { claimHint } from './provider-hints.js';
 
 /** Claim names used when the provider configuration does not name them. */
 export const DEFAULT_CLAIMS = {
@@ -63,7 +64,8 @@ export type IdentityResult = { ok: true; identity: Identity; idpGroups: string[]
 
 const MAX_LISTED = 10;
 
-function readClaim(claims: Record<string, unknown>, name: string): unknown {
+/** A claim by name; a dotted name that is not a top-level claim is followed into nested objects. */
+export function readClaim(claims: Record<string, unknown>, name: string): unknown {
   if (Object.hasOwn(claims, name)) return claims[name];
   if (!name.includes('.')) return undefined;
   let node: unknown = claims;
@@ -133,11 +135,13 @@ export function translateGroups(idpGroups: string[], company: CompanySso): strin
  * @param claims the ID token's claims, already verified by the OIDC client.
  * @param provider the configuration of the provider that issued them.
  * @param company the SSO settings of the company the login is for.
+ * @param providerKind the saved `provider` field (`keycloak`, `okta`, ...): refusal hints use its terms.
  */
 export function claimsToIdentity(
   claims: Record<string, unknown>,
   provider: ProviderConfiguration,
   company: CompanySso,
+  providerKind?: string,
 ): IdentityResult {
   const tenant = company.tenant;
   const from = `the ID token from provider ${JSON.stringify(provider.id)} (client_id ${JSON.stringify(provider.client_id)})`;
@@ -158,7 +162,7 @@ export function claimsToIdentity(
     return refuse(
       'tenant_claim_missing',
       notInTenant,
-      `no \`${tenantClaim}\` claim in ${from}: add a mapper that puts the external tenant ID in the ID token, or set claim_tenant`,
+      `no \`${tenantClaim}\` claim in ${from}${provider.claims_source === 'id_token' ? '' : ' or its userinfo'}: ${claimHint(providerKind, 'tenant')}`,
     );
   }
   const single = Array.isArray(rawTenant) && rawTenant.length === 1 ? rawTenant[0] : rawTenant;
@@ -200,7 +204,7 @@ export function claimsToIdentity(
       return refuse(
         'groups_claim_missing',
         `can't log in to tenant ${tenant}: the user's groups are unknown`,
-        `no \`${groupsClaim}\` claim (a list of group names) in ${from}: add a group mapper, set claim_groups, ` +
+        `no \`${groupsClaim}\` claim (a list of group names) in ${from}: ${claimHint(providerKind, 'groups')}, ` +
           'or turn off group_prohibit_user_login_if_not_in_group',
       );
     }

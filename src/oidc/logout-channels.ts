@@ -30,7 +30,7 @@ import type { Limiter } from '../pipeline/env.js';
 import type { ChannelLogoutOutcome } from '../reasons.js';
 import type { SessionQuery, SessionStore } from '../session/types.js';
 import { tenantKey } from '../tenancy/tenant-id.js';
-import { LogoutTokenError, remoteKeySets, verifyLogoutToken } from './backchannel-logout.js';
+import { LogoutTokenError, verifyLogoutToken } from './backchannel-logout.js';
 import type { ClientRegistry } from './client-registry.js';
 
 /** The keys a provider signs logout tokens with; injectable so a shared JWKS verifier can take over. */
@@ -58,13 +58,14 @@ export interface LogoutChannelsOptions {
 
 const FORM = 'application/x-www-form-urlencoded';
 
-/** The default {@link KeysFor}: the JWKS named by the provider's discovered (or saved) metadata. */
-export function keysFromRegistry(registry: ClientRegistry, timeoutMs: number): KeysFor {
-  const sets = remoteKeySets({ timeoutMs });
+/**
+ * The default {@link KeysFor}: the provider's cached JWKS from the client registry, the
+ * one ID tokens are verified with (same address rules, one refetch on an unknown `kid`).
+ */
+export function keysFromRegistry(registry: ClientRegistry): KeysFor {
   return async (provider) => {
-    const jwksUri = (await registry.get(provider)).serverMetadata().jwks_uri;
-    if (!jwksUri) throw new GatewayError('TG_PROVIDER_UNAVAILABLE', 503, "the tenant's identity provider is unavailable", { detail: 'no jwks_uri' });
-    return sets(jwksUri);
+    const { keys } = await registry.client(provider);
+    return (header, token) => keys.keyFor(header, token);
   };
 }
 
@@ -82,7 +83,7 @@ async function logoutChannels(app: FastifyInstance, opts: LogoutChannelsOptions)
   const now = opts.now ?? Date.now;
   const maxAge = opts.maxAgeSeconds ?? 300;
   const tolerance = opts.clockToleranceSeconds ?? 60;
-  const keysFor = opts.keysFor ?? keysFromRegistry(registry, opts.httpTimeoutMs ?? 5000);
+  const keysFor = opts.keysFor ?? keysFromRegistry(registry);
 
   if (!app.hasContentTypeParser(FORM)) {
     app.addContentTypeParser(FORM, { parseAs: 'string', bodyLimit: opts.bodyLimit ?? 65_536 }, (_req, body, done) => {

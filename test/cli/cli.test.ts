@@ -110,10 +110,10 @@ t.test('import, export round trip; secrets never exported; bad files change noth
 });
 
 t.test('tenants describe: what to register, and a check of the provider', async (t) => {
-  const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'x', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
+  const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'very-secret-value', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
   t.teardown(() => idp.close());
   const dir = tempDir(t);
-  const config = writeConfig(dir);
+  const config = writeConfig(dir, { oidc: { insecureAllowPrivateProviders: true } });
   const file = join(dir, 'tenants.yaml');
   writeFileSync(file, stringify(directory(idp.issuer)));
   await main(['import', file, '--config', config], io().io);
@@ -128,9 +128,27 @@ t.test('tenants describe: what to register, and a check of the provider', async 
     'https://ml.example.com/login',
   ]) t.match(text, uri);
   t.match(text, /discovery: ok/);
+  t.match(text, /client authentication: client_secret_basic \(from discovery\)/);
+  t.match(text, /client credentials: accepted/);
+  t.notMatch(text, /very-secret-value/, 'the secret is never printed');
   t.match(text, /all checks passed/);
   t.match(text, /Email: email is forwarded only when the ID token says email_verified: true/, 'the email policy is explained');
   t.match(text, /needs trust_unverified_email: true/);
+
+  const wrong = directory(idp.issuer);
+  wrong.companies[0]!.providers![0]!.configuration.client_secret = 'not-the-secret';
+  writeFileSync(file, stringify(wrong));
+  await main(['import', file, '--config', config], io().io);
+  const w = io();
+  t.equal(await main(['tenants', 'describe', 'acme', '--config', config], w.io), 1);
+  t.match(w.out(), /client credentials: refused by the provider \(invalid_client\)/);
+
+  const strictConfig = writeConfig(tempDir(t));
+  const strictFile = join(dir, 'strict.yaml');
+  writeFileSync(strictFile, stringify(directory(idp.issuer)));
+  const refusedImport = io();
+  t.equal(await main(['import', strictFile, '--config', strictConfig], refusedImport.io), 1, 'a loopback provider needs oidc.insecureAllowPrivateProviders');
+  t.match(refusedImport.err(), /configuration\.issuer .*https is required/);
 
   writeFileSync(file, stringify({ companies: [{ company: 'c-acme', providers: [{ provider: 'keycloak', configuration: { id: 'kc', client_id: 'acme-web', issuer: idp.issuer, token_endpoint: 'http://127.0.0.1:1/wrong', trust_unverified_email: true } }] }] }));
   await main(['import', file, '--config', config], io().io);
@@ -154,7 +172,7 @@ t.test('tenants describe in authenticate mode: the logout URIs to register', asy
   const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'x', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
   t.teardown(() => idp.close());
   const dir = tempDir(t);
-  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' } });
+  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' }, oidc: { insecureAllowPrivateProviders: true } });
   const file = join(dir, 'tenants.yaml');
   const data = directory(idp.issuer);
   (data.companies[0]!.providers![0]!.configuration as Record<string, unknown>).frontchannel_logout = true;

@@ -5,8 +5,11 @@
  * - Every claim given for a user is delivered in the ID token under the standard
  *   `openid profile email` scopes (custom claims such as `tenant_key` and
  *   `ad_groups_trusted` go with `profile`, and with a `tenant` scope of their own).
- * - PKCE (S256) is required; RS256 keys are made at start; revocation and
- *   RP-initiated logout are on; consent is granted automatically.
+ * - PKCE (S256) is required; an RS256 key is made at start (or `signingKeys` given);
+ *   `rotate(keys)` swaps the signing keys mid-run (same issuer, same storage);
+ *   revocation and RP-initiated logout are on; consent is granted automatically.
+ * - `claimsAtUserinfo`: claims reach only userinfo, the ID token carries `sub` alone.
+ * - `intercept(req, res)` sees every request first and may answer it itself.
  * - The development login form accepts any password; the login name is the account id.
  * - With `backchannelLogout`, signing out at the provider (`logoutAtIdp`) posts a
  *   logout token to each client's `backchannel_logout_uri`, delivered to the gateway
@@ -21,11 +24,14 @@ import OidcProviderImpl from 'oidc-provider';
 /** A client registered at the test provider. */
 export interface IdpClient {
   client_id: string;
-  client_secret: string;
+  client_secret?: string;
   redirect_uris: string[];
   post_logout_redirect_uris?: string[];
   /** Default `client_secret_basic`. */
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** Public keys of a private_key_jwt client. */
+  jwks?: { keys: object[] };
+  id_token_signed_response_alg?: string;
   backchannel_logout_uri?: string;
   backchannel_logout_session_required?: boolean;
 }
@@ -37,6 +43,12 @@ export interface StartIdpOptions {
   users: Record<string, Record<string, unknown>>;
   /** Seconds an ID token is valid (default 600). */
   idTokenTtlSeconds?: number;
+  /** Private signing JWKs (default: one fresh RS256 key). */
+  signingKeys?: object[];
+  /** Claims only at userinfo: the ID token carries `sub` alone (oidc-provider's conform mode). */
+  claimsAtUserinfo?: boolean;
+  /** Sees every request first; returns true when it answered. */
+  intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /**
    * Enables back-channel logout; the port (on 127.0.0.1) that logout tokens are
    * delivered to, whatever host the client's `backchannel_logout_uri` names.
@@ -71,10 +83,18 @@ export interface Idp {
   lastHeaders: Map<string, IncomingMessage['headers']>;
   close(): Promise<void>;
   provider: IdpProvider;
-  /** The private signing key as a JWK (to sign test tokens the provider would accept). */
-  signingJwk: Record<string, unknown>;
+  /** Replaces the signing keys (the first one signs); logins in flight start again. */
+  rotate(keys: object[]): void;
+  /** The private signing key in use as a JWK (to sign test tokens the provider would accept). */
+  readonly signingJwk: Record<string, unknown>;
   /** Back-channel logout deliveries: the status the relying party answered. */
   backchannelDeliveries: Array<{ url: string; status: number }>;
+}
+
+/** A fresh private RS256 signing JWK with a random kid. */
+export function newSigningKey(): object {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
 }
 
 /** A fetch for the provider's outgoing calls: to 127.0.0.1:port, the URL's host in the Host header. */
@@ -111,6 +131,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
     const path = (req.url ?? '/').split('?')[0]!;
     hits.set(path, (hits.get(path) ?? 0) + 1);
     lastHeaders.set(path, req.headers);
+    if (opts.intercept?.(req, res)) return;
     if (handler) handler(req, res);
     else res.writeHead(503).end();
   });
@@ -127,20 +148,19 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
       if (name !== 'sub' && !STANDARD_PROFILE.includes(name) && !EMAIL.includes(name)) custom.add(name);
     }
   }
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: randomBytes(8).toString('hex'), use: 'sig', alg: 'RS256' };
   const ttl = opts.idTokenTtlSeconds ?? 600;
+  const cookieKey = randomBytes(32).toString('base64url');
   const deliveries: Array<{ url: string; status: number }> = [];
 
-  const provider: IdpProvider = new OidcProviderImpl(issuer, {
+  const build = (keys: object[]): IdpProvider => new OidcProviderImpl(issuer, {
     clients: opts.clients.map((c) => ({
       token_endpoint_auth_method: 'client_secret_basic',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       ...c,
     })),
-    jwks: { keys: [jwk] },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    jwks: { keys },
+    cookies: { keys: [cookieKey] },
     claims: {
       openid: ['sub'],
       email: EMAIL,
@@ -148,7 +168,8 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
       tenant: [...custom],
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'tenant'],
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: opts.claimsAtUserinfo === true,
+    enabledJWA: { idTokenSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA', 'HS256'] },
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
@@ -187,7 +208,7 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
         const found = await ctx.oidc.provider.Grant.find(existing);
         if (found) return found;
       }
-      const grant = new provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+      const grant = new current.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
       grant.addOIDCScope(ctx.oidc.params.scope ?? 'openid');
       grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
       await grant.save();
@@ -198,15 +219,26 @@ export async function startIdp(opts: StartIdpOptions): Promise<Idp> {
       ctx.body = `error: ${out.error}`;
     },
   });
-  handler = provider.callback();
+  let currentKeys: object[] = opts.signingKeys ?? [newSigningKey()];
+  let current: IdpProvider = build(currentKeys);
+  handler = current.callback();
 
   return {
     issuer,
     url: (path: string) => new URL(path, issuer).href,
     hits,
     lastHeaders,
-    provider,
-    signingJwk: jwk,
+    get provider() {
+      return current;
+    },
+    get signingJwk() {
+      return currentKeys[0] as Record<string, unknown>;
+    },
+    rotate(keys: object[]) {
+      currentKeys = keys;
+      current = build(keys);
+      handler = current.callback();
+    },
     backchannelDeliveries: deliveries,
     close: () =>
       new Promise<void>((resolve) => {

@@ -148,6 +148,10 @@ t.test('callbacks: only well-formed callbacks of known clients of the right tena
   t.equal((JSON.parse(good.body) as { url: string }).url, '/callback_acme-webapp?code=abc&state=xyz&session_state=s1&iss=https%3A%2F%2Fkc');
   t.equal((await s.req({ path: '/callback_acme-webapp?error=access_denied&error_description=no&state=xyz' })).status, 200, 'error callbacks on the base host');
   t.equal((await s.req({ path: '/callback_globex-webapp?code=a&state=b', host: 'globex.ml.example.com' })).status, 200);
+  const google = '/callback_acme-webapp?state=xyz&code=4%2F0Ab&scope=email+openid+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fuserinfo.email&authuser=0&hd=acme.com&prompt=consent';
+  const passed = await s.req({ path: google, host: 'acme.ml.example.com' });
+  t.equal(passed.status, 200, "Google's extra parameters are accepted");
+  t.equal((JSON.parse(passed.body) as { url: string }).url, google, 'and passed on to the webapp as sent');
 
   const before = s.upstream.seen.length;
   const refused: Array<[string, string, string?]> = [
@@ -192,7 +196,7 @@ t.test('form_post callbacks: the body is validated and passed on intact', async 
   const before = s.upstream.seen.length;
   const bad = [
     { headers: form, body: 'code=abc' },
-    { headers: form, body: 'code=a&state=b&extra=1' },
+    { headers: form, body: 'code=a&state=b&redirect_uri=https%3A%2F%2Fevil.example' },
     { headers: { 'content-type': 'application/json' }, body: '{"code":"a","state":"b"}' },
   ];
   for (const b of bad) {
