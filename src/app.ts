@@ -49,6 +49,8 @@ import type { Limiter, PipelineEnv } from './pipeline/env.js';
 import gatePlugin from './pipeline/gate-plugin.js';
 import type { ReadinessCheck } from './observability/health.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
+import type { Duplex } from 'node:stream';
+import { SessionSockets } from './proxy/session-sockets.js';
 
 /** What `buildApp` may be given instead of building it from the configuration. */
 export interface GatewayDeps {
@@ -255,7 +257,22 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     limits: { login: perMinute(config.rateLimit.loginPerMinute), callback: perMinute(config.rateLimit.callbackPerMinute) },
     ...(authenticator ? { sessions: authenticator.sessions } : {}),
   };
-  await pub.register(gatePlugin, { env, ...(authenticator ? { handlers: authenticator.handlers } : {}), bodyLimit: config.public.bodyLimitBytes });
+  let onSessionUpgrade: ((sessionId: string, socket: Duplex) => void) | undefined;
+  if (authenticator && b.sessions) {
+    const sockets = new SessionSockets({ stillValid: (id) => authenticator.stillValid(id) });
+    const stopListening = b.sessions.onEnded((ids) => sockets.end(ids));
+    pub.addHook('onClose', async () => {
+      stopListening();
+      sockets.close();
+    });
+    onSessionUpgrade = (sessionId, socket) => sockets.add(sessionId, socket);
+  }
+  await pub.register(gatePlugin, {
+    env,
+    ...(authenticator ? { handlers: authenticator.handlers } : {}),
+    ...(onSessionUpgrade ? { onSessionUpgrade } : {}),
+    bodyLimit: config.public.bodyLimitBytes,
+  });
   if (b.sessions && b.registry) {
     await pub.register(logoutChannels, {
       directory: b.directory,
