@@ -55,5 +55,5 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       err: (err: Error) => stdSerializers.err(err),
     },
   };
-  return destination ? pino(options, destination as never) : pino(options);
+  return destination ? pino(options, destination) : pino(options);
 }

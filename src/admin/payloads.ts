@@ -122,6 +122,6 @@ export function createValidators() {
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'the body must be a JSON object');
     if (!v(body)) throw toError(v.errors ?? []);
-    return body as Static<T>;
+    return body;
   };
 }

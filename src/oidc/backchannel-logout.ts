@@ -180,7 +180,7 @@ export function remoteKeySets(opts: { timeoutMs: number; fetch?: typeof fetch })
     if (!set) {
       set = createRemoteJWKSet(new URL(jwksUri), {
         timeoutDuration: opts.timeoutMs,
-        ...(opts.fetch ? { [customFetch]: opts.fetch as never } : {}),
+        ...(opts.fetch ? { [customFetch]: opts.fetch } : {}),
       });
       if (sets.size >= 1000) sets.clear();
       sets.set(jwksUri, set);

@@ -165,7 +165,7 @@ export function claimsToIdentity(
       `no \`${tenantClaim}\` claim in ${from}${provider.claims_source === 'id_token' ? '' : ' or its userinfo'}: ${claimHint(providerKind, 'tenant')}`,
     );
   }
-  const single = Array.isArray(rawTenant) && rawTenant.length === 1 ? rawTenant[0] : rawTenant;
+  const single: unknown = Array.isArray(rawTenant) && rawTenant.length === 1 ? rawTenant[0] : rawTenant;
   if (typeof single !== 'string') {
     return refuse(
       'tenant_mismatch',

@@ -19,7 +19,7 @@
  * - every request is a log line (`audit: 'backchannel_logout'` or
  *   `'frontchannel_logout'`) and a metric by tenant and outcome.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JWTVerifyGetKey } from 'jose';
 import type { CachedDirectory } from '../directory/cached-directory.js';
 import type { ClientRecord, Provider } from '../directory/types.js';
