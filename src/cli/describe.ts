@@ -29,7 +29,7 @@ export function tenantOrigins(config: Config, tenant: string, hosts: string[]): 
 }
 
 /** How the provider's email claim becomes X-Auth-Request-Email / -User (trust_unverified_email). */
-export function emailPolicy(claim: string, trusted: boolean): string {
+function emailPolicy(claim: string, trusted: boolean): string {
   return trusted
     ? `  Email: ${claim} is trusted without email_verified (trust_unverified_email: true); only an explicit email_verified: false drops it.\n` +
         '    Keep this only for a provider where users cannot change their own email.\n'

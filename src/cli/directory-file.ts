@@ -28,7 +28,7 @@ const CompanyEntry = Type.Object(
   { additionalProperties: false },
 );
 /** The file format of import and export. */
-export const DirectoryFile = Type.Object({ version: Type.Optional(Type.Literal(1)), companies: Type.Array(CompanyEntry) }, { additionalProperties: false });
+const DirectoryFile = Type.Object({ version: Type.Optional(Type.Literal(1)), companies: Type.Array(CompanyEntry) }, { additionalProperties: false });
 export type DirectoryFileData = Static<typeof DirectoryFile>;
 
 /** The whole directory in the file format, without secrets. */

@@ -204,7 +204,7 @@ function unavailable(detail: string, cause?: unknown): GatewayError {
 }
 
 /** The saved configuration cannot work whatever the provider does: an operator must fix it. */
-export function misconfigured(detail: string, cause?: unknown): GatewayError {
+function misconfigured(detail: string, cause?: unknown): GatewayError {
   return new GatewayError(ErrorCodes.PROVIDER_MISCONFIGURED, 502, "the organisation's sign-in is misconfigured", { detail, cause });
 }
 

@@ -280,7 +280,7 @@ async function challengeBodyError(err: unknown): Promise<string | undefined> {
  * Translates an openid-client error into a {@link FlowError}.
  * @param bodyError the OAuth error read from a challenge response's body, when its header named none.
  */
-export function toFlowError(err: unknown, bodyError?: string): FlowError {
+function toFlowError(err: unknown, bodyError?: string): FlowError {
   if (err instanceof FlowError) return err;
   if (err instanceof oidc.ResponseBodyError) {
     const detail = `the token endpoint answered ${err.status} ${clip(err.error)}${err.error_description ? ` (${clip(err.error_description)})` : ''}`;

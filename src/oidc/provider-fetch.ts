@@ -25,7 +25,7 @@ export interface ProviderFetchOptions {
 }
 
 /** Thrown for a provider URL or address the policy refuses; `message` names it. */
-export class ProviderAddressError extends Error {
+class ProviderAddressError extends Error {
   readonly code = 'EPROVIDERADDRESS';
 }
 

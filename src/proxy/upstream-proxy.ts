@@ -23,7 +23,7 @@ import { FairShare, fairShareHook, type FairShareLimits } from './fair-share.js'
 import { armIdleTimeouts } from './idle-timeouts.js';
 
 /** Options of the proxy plugin. */
-export interface UpstreamProxyOptions {
+interface UpstreamProxyOptions {
   webapp: string;
   apiserver?: string;
   connectTimeoutMs: number;
