@@ -52,6 +52,8 @@ export interface GatewayConfigOptions {
   workers?: number;
   publicPort?: number;
   adminPort?: number;
+  /** OpenTelemetry tracing: OTLP/HTTP endpoint and sampling ratio. */
+  tracing?: { endpoint: string; sampleRatio: number };
 }
 
 /** A gateway configuration object (what a YAML file would hold). */
@@ -70,6 +72,7 @@ export function gatewayConfig(o: GatewayConfigOptions): Record<string, unknown> 
     ...(o.mode === 'authenticate' ? { session: { secret: SESSION_SECRET } } : {}),
     ...(o.unlimited ? { rateLimit: { discoveryPerMinute: UNLIMITED, loginPerMinute: UNLIMITED, callbackPerMinute: UNLIMITED } } : {}),
     ...(o.cacheMax !== undefined ? { cache: { max: o.cacheMax } } : {}),
+    ...(o.tracing ? { tracing: { enabled: true, endpoint: o.tracing.endpoint, sampleRatio: o.tracing.sampleRatio } } : {}),
   };
 }
 

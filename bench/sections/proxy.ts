@@ -46,7 +46,7 @@ function closesWhenAsked(port: number, headers: Record<string, string>, waitMs =
 }
 
 interface Row {
-  key: 'direct' | 'bare' | 'nginx' | 'route' | 'auth';
+  key: 'direct' | 'bare' | 'nginx' | 'route' | 'traced' | 'auth';
   label: string;
   target: Target;
   headers: Record<string, string>;
@@ -75,13 +75,15 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
     } else {
       notes.push('nginx row skipped: nginx is not installed (`command -v nginx` finds nothing).');
     }
+    const traceSink = keep(await launchServer('trace sink', { kind: 'upstream' }));
     const idp = keep(await launchServer('identity provider', { kind: 'idp', ...ACME_IDP }));
     const issuer = String(idp.handle.info.issuer);
 
-    const startRoute = async (nodeArgs: string[] = []) => {
+    const startRoute = async (nodeArgs: string[] = [], tracing?: { endpoint: string; sampleRatio: number }) => {
       const dir = join(ctx.tmp, `proxy-route-${Date.now()}`);
       mkdirSync(dir, { recursive: true });
-      const gw = await launchGateway('tenant-gate route', { config: gatewayConfig({ mode: 'route', upstream: upstream.url, dir, logLevel: ctx.logLevel }) }, nodeArgs);
+      const config = gatewayConfig({ mode: 'route', upstream: upstream.url, dir, logLevel: ctx.logLevel, ...(tracing ? { tracing } : {}) });
+      const gw = await launchGateway(tracing ? 'tenant-gate route, tracing' : 'tenant-gate route', { config }, nodeArgs);
       await addAcme(gw.adminUrl);
       return gw;
     };
@@ -101,12 +103,14 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
     const launchers: { key: Row['key']; label: string; start: () => Promise<Served> }[] = [
       { key: 'bare', label: '(b) fastify + @fastify/http-proxy', start: async () => ({ target: await launchServer('bare fastify proxy', { kind: 'bare-proxy', upstream: upstream.url, logLevel: ctx.logLevel }), headers: APP_HEADERS }) },
       { key: 'route', label: '(d) tenant-gate route mode', start: async () => ({ target: await startRoute(), headers: APP_HEADERS }) },
+      // Spans exported over OTLP/HTTP to a second plain server, 10% of requests sampled.
+      { key: 'traced', label: "(d') tenant-gate route mode, tracing 10%", start: async () => ({ target: await startRoute([], { endpoint: `${traceSink.url}/v1/traces`, sampleRatio: 0.1 }), headers: APP_HEADERS }) },
       { key: 'auth', label: '(e) tenant-gate authenticate + session', start: async () => { const a = await startAuth(); return { target: a.gw, headers: a.headers }; } },
       ...(nginx ? [{ key: 'nginx' as const, label: '(c) nginx, 1 worker', start: async () => ({ target: nginx, headers: APP_HEADERS }) }] : []),
       { key: 'direct', label: '(a) upstream directly', start: async () => ({ target: upstream, headers: APP_HEADERS }) },
     ];
     const rows: Row[] = launchers.map((l) => ({ key: l.key, label: l.label, target: upstream, headers: APP_HEADERS, runs: [] }));
-    const fresh = new Set<Row['key']>(['bare', 'route', 'auth']);
+    const fresh = new Set<Row['key']>(['bare', 'route', 'traced', 'auth']);
 
     for (let round = 0; round < ctx.rounds; round++) {
       for (const [i, l] of launchers.entries()) {
@@ -161,7 +165,7 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
     }
 
     const checks: Check[] = [];
-    const rps = (key: 'route' | 'auth', min: number, name: string) => {
+    const rps = (key: 'route' | 'traced' | 'auth', min: number, name: string) => {
       const x = s.get(key)!;
       checks.push({ what: `${name} req/s vs (b)`, measured: ratio3(x.rps / b.rps), target: `≥ ${min.toFixed(2)}`, pass: x.rps / b.rps >= min && x.unexpected === 0 });
     };
@@ -172,7 +176,7 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
     };
     // The same throughput targets in CPU terms: requests per CPU-second of the proxy
     // process, which other load on the machine disturbs much less than requests/s.
-    const perCpu = (key: 'route' | 'auth', min: number, name: string) => {
+    const perCpu = (key: 'route' | 'traced' | 'auth', min: number, name: string) => {
       const x = s.get(key)!;
       if (x.cpuUsPerReq === undefined || b.cpuUsPerReq === undefined) return;
       const r = b.cpuUsPerReq / x.cpuUsPerReq;
@@ -181,6 +185,8 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
     rps('route', 0.9, '(d) route');
     perCpu('route', 0.9, '(d) route');
     p99('route', '(d) route');
+    rps('traced', 0.8, "(d') route, tracing 10%");
+    perCpu('traced', 0.8, "(d') route, tracing 10%");
     rps('auth', 0.8, '(e) authenticate');
     perCpu('auth', 0.8, '(e) authenticate');
     p99('auth', '(e) authenticate');
