@@ -39,6 +39,8 @@ import emailDiscovery from './routing/email-discovery.js';
 import { guardPostLogoutLocation } from './routing/post-logout-guard.js';
 import type { Limiter, PipelineEnv } from './pipeline/env.js';
 import gatePlugin from './pipeline/gate-plugin.js';
+import { createDecider } from './pipeline/decide.js';
+import forwardAuth, { forwardAuthPaths } from './forward-auth/index.js';
 import type { ReadinessCheck } from './observability/health.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
 
@@ -223,12 +225,14 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     };
   };
   const authenticator = authenticatorFor(config, b, deps);
+  const fa = forwardAuthPaths(config.forwardAuth.path);
   const env: PipelineEnv = {
     mode: config.mode,
     directory: b.directory,
     metrics: b.metrics,
     hosts: { publicUrl: config.public.url, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config) },
-    anyHostPaths: ANY_HOST_PATHS,
+    anyHostPaths: new Set([...ANY_HOST_PATHS, ...fa.exact]),
+    anyHostPrefix: fa.anyMethodPrefix,
     tenantLogin: config.sso.tenant_login || config.mode === 'authenticate',
     allowSettingsProviders: config.sso.allow_settings_providers,
     apiPrefix: config.upstreams.apiserver !== undefined,
@@ -237,6 +241,8 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     ...(authenticator ? { sessions: authenticator.sessions } : {}),
   };
   await pub.register(gatePlugin, { env, ...(authenticator ? { handlers: authenticator.handlers } : {}), bodyLimit: config.public.bodyLimitBytes });
+  const { path: prefix, cacheSeconds } = config.forwardAuth;
+  await pub.register(forwardAuth, { decider: createDecider(env), mode: config.mode, prefix, trustedProxies: config.public.trustedProxies, cacheSeconds });
   if (config.sso.tenant_login && !config.sso.only_password_login) {
     await pub.register(emailDiscovery, { directory: b.directory, metrics: b.metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
   }
