@@ -108,7 +108,7 @@ export async function startCaddy(t: Test, bin: string, dir: string, opts: { gate
   const home = join(dir, 'caddy');
   mkdirSync(home, { recursive: true });
   const file = join(home, 'Caddyfile');
-  writeFileSync(file, `{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tdefault_bind 127.0.0.1\n}\n\n${site}`);
+  writeFileSync(file, `{\n\tadmin off\n\tauto_https off\n\tdefault_bind 127.0.0.1\n}\n\n${site}`);
   const child = startProcess(t, bin, ['run', '--config', file, '--adapter', 'caddyfile'], port, { HOME: home, XDG_DATA_HOME: home, XDG_CONFIG_HOME: home });
   await child.ready();
   return { port, logs: child.logs };
