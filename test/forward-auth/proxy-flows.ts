@@ -14,15 +14,15 @@ const ACME = 'acme.ml.example.com';
 
 /** A gateway with two tenants that believes describing headers from 127.0.0.1 only. */
 export function forwardAuthTenants(t: Test) {
-  return twoTenants(t, { public: { host: '127.0.0.1', port: 0, url: 'http://ml.example.com', trustedProxies: ['127.0.0.1'] } });
+  return twoTenants(t, { public: { host: '127.0.0.1', port: 0, url: 'http://ml.example.com', trustedProxies: ['127.0.0.1'] }, sso: { tenant_login: true } });
 }
 
 /** Runs the flows through the proxy listening on `port`. */
 export async function proxyFlows(t: Test, s: Awaited<ReturnType<typeof forwardAuthTenants>>, port: number): Promise<void> {
   const wsSeen = echoWebsockets(s.upstream.server);
-  const via = async (o: { path: string; host?: string; headers?: Record<string, string>; method?: string }, browser?: Browser) => {
+  const via = async (o: { path: string; host?: string; headers?: Record<string, string>; method?: string; body?: string }, browser?: Browser) => {
     const cookie = browser?.header();
-    const r = await rawRequest(port, { host: o.host ?? ACME, path: o.path, ...(o.method ? { method: o.method } : {}), headers: { ...(cookie ? { cookie } : {}), ...o.headers } });
+    const r = await rawRequest(port, { host: o.host ?? ACME, path: o.path, ...(o.method ? { method: o.method } : {}), ...(o.body !== undefined ? { body: o.body } : {}), headers: { ...(cookie ? { cookie } : {}), ...o.headers } });
     browser?.take(r.headers);
     return r;
   };
@@ -119,6 +119,26 @@ export async function proxyFlows(t: Test, s: Awaited<ReturnType<typeof forwardAu
   });
   t.equal(untrustedFwd.status, 403);
   t.equal(untrustedFwd.headers['x-auth-request-user'], undefined);
+
+  const base = 'ml.example.com';
+  const alice = new Browser();
+  const baseNav = await via({ path: '/projects', host: base, headers: NAV });
+  t.equal(baseNav.headers.location, `http://${base}/login?redirect=%2Fprojects`, 'on the base host, to the email discovery');
+  const form = await via({ path: '/login?redirect=%2Fprojects', host: base, headers: NAV }, alice);
+  t.equal(form.status, 200, 'the email form is served by the gateway through the proxy');
+  const found = await via(
+    { path: '/login?redirect=%2Fprojects', host: base, method: 'POST', body: 'email=alice%40acme.com&redirect=%2Fprojects', headers: { ...NAV, 'content-type': 'application/x-www-form-urlencoded' } },
+    alice,
+  );
+  t.equal(found.status, 303, 'an email of a known domain goes to its tenant');
+  t.match(found.headers.location, /^\/login\/acme\?/);
+  const aliceStart = await via({ path: found.headers.location!, host: base, headers: NAV }, alice);
+  t.equal(new URL(aliceStart.headers.location!).origin, s.acmeIdp.issuer);
+  const aliceCb = new URL((await loginAtIdp(aliceStart.headers.location!, 'alice')).callbackUrl);
+  const aliceDone = await via({ path: aliceCb.pathname + aliceCb.search, host: aliceCb.host, headers: NAV }, alice);
+  t.equal(aliceDone.headers.location, '/projects', 'logged in through the email discovery');
+  t.equal((await via({ path: '/projects', host: base, headers: NAV }, alice)).status, 200);
+  t.equal(s.upstream.seen.at(-1)!.headers['x-auth-request-user'], 'alice@acme.com');
 
   const kept = bob.header()!;
   const out = await via({ path: '/logout', headers: NAV }, bob);

@@ -122,7 +122,7 @@ export interface RawAnswer {
 }
 
 /** A request to a loopback port with any Host and path (sent as is), optionally from another loopback source address. */
-export function rawRequest(port: number, o: { path: string; host: string; method?: string; headers?: Record<string, string>; localAddress?: string }): Promise<RawAnswer> {
+export function rawRequest(port: number, o: { path: string; host: string; method?: string; headers?: Record<string, string>; localAddress?: string; body?: string }): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: '127.0.0.1', port, path: o.path, method: o.method ?? 'GET', headers: { host: o.host, ...o.headers }, setHost: false, agent: false, ...(o.localAddress ? { localAddress: o.localAddress } : {}) },
@@ -133,7 +133,7 @@ export function rawRequest(port: number, o: { path: string; host: string; method
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(o.body);
   });
 }
 
