@@ -127,3 +127,20 @@ t.test('route mode: 200 without identity headers, vanity login, callback validat
   const old = await inject('/_auth/forward-auth', caddyHttps('acme.ml.example.com', '/projects'));
   t.match(old.body, /"upstream":true/, 'the default prefix is an ordinary path when another is configured');
 });
+
+t.test('the directory down: 503 for nginx and forward-auth, never a pass', async (t) => {
+  const { StoreUnavailableError } = await import('../../src/errors.js');
+  const upstream = await startUpstream(t);
+  const gw = await startGateway(t, { ...TRUSTED, upstreams: { webapp: upstream.url } });
+  await seedRouteTenants(gw.adminUrl);
+  const inner = gw.gateway.directory as unknown as { tenantByHost: (h: string) => Promise<string | undefined> };
+  inner.tenantByHost = async () => {
+    throw new StoreUnavailableError(new Error('connection refused'));
+  };
+  const inject = (url: string, headers: Record<string, string>) => gw.gateway.public.inject({ method: 'GET', url, headers, remoteAddress: '127.0.0.1' });
+  const n = await inject('/_auth/auth-request', nginx('ml.acme.com', '/projects'));
+  t.equal(n.statusCode, 503, 'nginx: 503 when the directory is unreachable');
+  t.ok(n.headers['retry-after']);
+  const f = await inject('/_auth/forward-auth', caddy('ml.acme.com', '/projects'));
+  t.equal(f.statusCode, 503);
+});
