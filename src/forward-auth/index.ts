@@ -33,12 +33,13 @@ export function forwardAuthPaths(prefix: string): { exact: string[]; anyMethodPr
 
 async function forwardAuth(app: FastifyInstance, opts: ForwardAuthOptions): Promise<void> {
   const translator = createTranslator({ decider: opts.decider, mode: opts.mode, trusted: trustedPeers(opts.trustedProxies), cacheSeconds: opts.cacheSeconds });
-  await app.register(async (scope) => {
+  await app.register((scope, _opts, done) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+    scope.addContentTypeParser('*', (_req, _payload, parsed) => parsed(null, undefined));
     authRequestRoute(scope, opts.prefix, translator);
     forwardAuthRoute(scope, opts.prefix, translator);
     extAuthzRoute(scope, opts.prefix, translator);
+    done();
   });
 }
 

@@ -43,8 +43,8 @@ async function waitForPort(port: number, child: ChildProcess, logs: () => string
 function startProcess(t: Test, bin: string, args: string[], port: number, env?: NodeJS.ProcessEnv) {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
