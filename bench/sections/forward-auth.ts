@@ -87,6 +87,9 @@ export async function forwardAuthSection(ctx: BenchContext): Promise<SectionResu
     const ports = { plain: await freePort(), null: await freePort(), gate: await freePort(), nullCached: await freePort(), gateCached: await freePort() };
     const cacheDir = join(ctx.tmp, 'forward-auth-nginx', 'cache');
     mkdirSync(cacheDir, { recursive: true });
+    // nginx's worker (www-data when run as root) writes the cache: it must reach the folder.
+    chmodSync(ctx.tmp, 0o711);
+    chmodSync(join(ctx.tmp, 'forward-auth-nginx'), 0o711);
     chmodSync(cacheDir, 0o777);
     const nullHost = `127.0.0.1:${nullAuth.port}`;
     const gateHost = `127.0.0.1:${gw.port}`;
