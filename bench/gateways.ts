@@ -65,6 +65,8 @@ export function gatewayConfig(o: GatewayConfigOptions): Record<string, unknown> 
     tenancy: { baseDomain: BASE_DOMAIN },
     store: { url: `sqlite:${join(o.dir, 'tenant-gate.db')}` },
     log: { level: o.logLevel },
+    // The bench's identity provider runs on loopback over http.
+    oidc: { insecureAllowPrivateProviders: true },
     ...(o.mode === 'authenticate' ? { session: { secret: SESSION_SECRET } } : {}),
     ...(o.unlimited ? { rateLimit: { discoveryPerMinute: UNLIMITED, loginPerMinute: UNLIMITED, callbackPerMinute: UNLIMITED } } : {}),
     ...(o.cacheMax !== undefined ? { cache: { max: o.cacheMax } } : {}),

@@ -40,6 +40,9 @@ export interface DemoClient {
   client_secret: string;
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  /** Where logout tokens are posted when the user signs out here (OpenID Connect Back-Channel Logout). */
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: boolean;
 }
 
 /** Options of {@link startDemoIdp}. */
@@ -298,9 +301,16 @@ export async function startDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
       revocation: `${oidcPath}/revoke`,
       end_session: `${oidcPath}/logout`,
     },
+    // The demo's relying party is on loopback, which oidc-provider's own request
+    // guard refuses: its back-channel logout calls go out without that guard.
+    fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _guard, ...rest } = options;
+      return fetch(url, rest);
+    },
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx: { body: string; set(h: Record<string, string>): void }, form: string) {

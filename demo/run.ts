@@ -65,6 +65,13 @@ Demo users (the identity providers accept any password):
 ${users}
   Sign out with the link on the application's page; acme also signs you out at its provider.
 
+Sign-out at the provider ends the gateway session (OpenID Connect Back-Channel Logout):
+  1. sign in at ${acme.vanityOrigin}/
+  2. in the same browser, sign out at acme's provider: ${acme.endSessionUrl}
+  3. reload ${acme.vanityOrigin}/: the gateway asks you to sign in again.
+  The gateway logs audit=backchannel_logout, and counts it:
+  curl -s ${stack.adminUrl}/metrics | grep -E 'tenant_gate_(channel_logouts|sessions_ended)'
+
 Without a browser (curl sends *.localhost to loopback itself; or give a Host header):
   curl -si ${acme.vanityOrigin}/projects -H 'Accept: text/html'
   curl -si http://127.0.0.1:${stack.port}/login/acme -H 'Host: acme.localhost:${stack.port}'
@@ -73,6 +80,8 @@ Admin API (ClearML apiserver shape, HTTP Basic ${auth}):
 ${curl('system.get_company_sso_config', '{"company":"acme-company"}')}
 ${curl('sso.get_all_provider_configurations', '{}')}
 ${curl('system.update_company_sso_config', '{"company":"acme-company","sso":{"domains":["acme.com","acme.example"]}}')}
+${curl('sso.get_sessions_summary', '{"company":"acme-company"}')}
+${curl('sso.revoke_sessions', '{"company":"acme-company","user":"alice@acme.com"}')}
   curl -s ${stack.adminUrl}/metrics | grep tenant_gate_logins
 
 Store: ${stack.dir} (removed on exit). Gateway logs go to stderr.

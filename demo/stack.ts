@@ -50,6 +50,8 @@ export interface DemoTenant {
   users: DemoUser[];
   /** The tenant's identity provider. */
   issuer: string;
+  /** Where a user signs out at that provider (which then sends back-channel logout). */
+  endSessionUrl: string;
 }
 
 /** Options of {@link startDemoStack}. */
@@ -197,6 +199,9 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
           client_secret: secrets.get(p.clientId)!,
           redirect_uris: originsOf(plan.id).map((o) => `${o}/callback_${p.clientId}`),
           post_logout_redirect_uris: originsOf(plan.id).flatMap((o) => [`${o}/login/${plan.id}`, `${o}/login`]),
+          // The base host: it resolves from the provider's process (*.localhost may not).
+          backchannel_logout_uri: `${publicUrl}/backchannel-logout_${p.clientId}`,
+          backchannel_logout_session_required: true,
         })),
       });
       cleanups.push(() => idp.close());
@@ -213,6 +218,8 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
         tenancy: { baseDomain: 'localhost' },
         store: { url: `sqlite:${join(dir, 'tenant-gate.db')}` },
         session: { secret: randomBytes(32).toString('base64url') },
+        // The demo's identity providers run on loopback over http.
+        oidc: { insecureAllowPrivateProviders: true },
         log: { level: opts.logLevel ?? 'warn' },
       },
     });
@@ -265,6 +272,7 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
         providers: plan.providers,
         users: plan.users,
         issuer: idp.issuer,
+        endSessionUrl: idp.endpoints.end_session_endpoint,
       });
     }
 

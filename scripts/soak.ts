@@ -182,6 +182,7 @@ async function orchestrate(seconds: number): Promise<number> {
     tenancy: { baseDomain: 'ml.example.com' },
     store: { url: `sqlite:${join(dir, 'directory.db')}` },
     session: { secret: SESSION_SECRET },
+    oidc: { insecureAllowPrivateProviders: true },
     rateLimit: { discoveryPerMinute: 10_000_000, loginPerMinute: 10_000_000, callbackPerMinute: 10_000_000 },
     log: { level: 'error' },
   };

@@ -12,7 +12,10 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import adminApi from './admin/admin-api.js';
-import { DirectoryAdmin } from './admin/directory-admin.js';
+import { SessionsAdmin } from './admin/sessions-admin.js';
+import { tenantOrigins } from './cli/describe.js';
+import { AuthThrottle } from './admin/basic-auth.js';
+import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import type { Config } from './config/schema.js';
 import { CachedDirectory } from './directory/cached-directory.js';
 import { createStore, splitPostgresUrl } from './directory/open-store.js';
@@ -27,10 +30,14 @@ import { providerCallHook } from './observability/provider-calls.js';
 import requestTiming, { upstreamObserver } from './observability/request-timing.js';
 import { tracedSessions, tracedStore } from './observability/traced-backends.js';
 import { createTracing, tracingSettings, type Tracing } from './observability/tracing.js';
+import { pageClientErrorHandler } from './pages/client-error.js';
 import { installErrorPages } from './pages/error-pages.js';
 import { createAuthenticator, type Authenticator } from './oidc/authenticate.js';
+import { loadClientAssertionKey } from './oidc/client-assertion-key.js';
+import logoutChannels, { type KeysFor } from './oidc/logout-channels.js';
 import { ClientRegistry } from './oidc/client-registry.js';
 import { Sealer } from './oidc/seal.js';
+import { edgeLimits } from './proxy/fair-share.js';
 import upstreamProxy from './proxy/upstream-proxy.js';
 import { MemorySessionStore } from './session/memory-store.js';
 import { RedisSessionStore, redisClientOptions } from './session/redis-store.js';
@@ -59,6 +66,10 @@ export interface GatewayDeps {
   bus?: InvalidationBus;
   /** Tracing (default: from the config and the OTEL_* environment). */
   tracing?: Tracing;
+  /** Keys that verify a provider's logout tokens (default: its JWKS). */
+  logoutKeys?: KeysFor;
+  /** Bounds admin authentication guessing (default: built on the gateway's metrics). */
+  adminThrottle?: AuthThrottle;
 }
 
 /** A built gateway: both listeners and what they share. */
@@ -145,6 +156,8 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
     max: config.cache.max,
     ttlMs: config.cache.ttlSeconds * 1000,
     negativeTtlMs: config.cache.negativeTtlSeconds * 1000,
+    negativeMax: config.cache.negativeMax,
+    unknownPerMinute: config.cache.unknownPerClientPerMinute,
     staleMs: config.cache.staleSeconds * 1000,
     counters: metrics.directory,
     ...(deps.now ? { now: deps.now } : {}),
@@ -155,7 +168,9 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
   if (config.mode === 'authenticate') {
     sessions =
       deps.sessions ??
-      (redis ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }) }) : new MemorySessionStore());
+      (redis
+        ? new RedisSessionStore({ client: redis, keyPrefix: config.redis.keyPrefix, logger: logger.child({ component: 'sessions' }), onExpired: (n) => metrics.sessionsEnded('expired', n) })
+        : new MemorySessionStore({ onExpired: (n) => metrics.sessionsEnded('expired', n) }));
     const s = sessions;
     if (s.count) metrics.watchSessions(s.count.bind(s));
     if (tracing.enabled) sessions = tracedSessions(s, tracing);
@@ -163,6 +178,8 @@ async function openBackends(config: Config, deps: GatewayDeps): Promise<Backends
     registry = new ClientRegistry({
       httpTimeoutMs: config.oidc.httpTimeoutMs,
       retryMaxSeconds: config.oidc.discoveryRetryMaxSeconds,
+      insecureAllowPrivateProviders: config.oidc.insecureAllowPrivateProviders,
+      ...(config.oidc.clientAssertionKeyFile ? { clientAssertionKey: await loadClientAssertionKey(config.oidc.clientAssertionKeyFile) } : {}),
       log: logger.child({ component: 'oidc' }),
       instrument: providerCallHook(metrics, tracing),
       ...(deps.now ? { now: deps.now } : {}),
@@ -209,7 +226,7 @@ function authenticatorFor(config: Config, b: Backends, deps: GatewayDeps): Authe
 /** Builds the public listener: probes, rate limits, the request pipeline, the gateway's routes, the proxy last. */
 async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Promise<FastifyInstance> {
   const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
-  const pub: FastifyInstance = Fastify(fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs));
+  const pub: FastifyInstance = Fastify({ ...fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs), clientErrorHandler: pageClientErrorHandler });
   await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing });
   installErrorPages(pub);
   await pub.register(health, { checks: b.readiness });
@@ -243,6 +260,19 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
   await pub.register(gatePlugin, { env, ...(authenticator ? { handlers: authenticator.handlers } : {}), bodyLimit: config.public.bodyLimitBytes });
   const { path: prefix, cacheSeconds } = config.forwardAuth;
   await pub.register(forwardAuth, { decider: createDecider(env), mode: config.mode, prefix, trustedProxies: config.public.trustedProxies, cacheSeconds });
+  if (b.sessions && b.registry) {
+    await pub.register(logoutChannels, {
+      directory: b.directory,
+      registry: b.registry,
+      sessions: b.sessions,
+      metrics: b.metrics,
+      limit: perMinute(config.rateLimit.logoutPerMinute),
+      httpTimeoutMs: config.oidc.httpTimeoutMs,
+      bodyLimit: config.public.bodyLimitBytes,
+      ...(deps.logoutKeys ? { keysFor: deps.logoutKeys } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  }
   if (config.sso.tenant_login && !config.sso.only_password_login) {
     await pub.register(emailDiscovery, { directory: b.directory, metrics: b.metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
   }
@@ -253,6 +283,7 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     timeoutMs: config.upstreams.timeoutMs,
     observer: upstreamObserver(b.tracing),
     ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
+    ...edgeLimits(config),
   });
   return pub;
 }
@@ -264,12 +295,13 @@ function rateLimitSubject(ip: string): FastifyRequest {
 }
 
 /** Builds the admin listener: probes, metrics and the admin API. */
-async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance> {
+async function buildAdmin(config: Config, b: Backends, deps: GatewayDeps): Promise<FastifyInstance> {
   const admin: FastifyInstance = Fastify(fastifyOptions(b.logger.child({ listener: 'admin' }), config.admin.bodyLimitBytes, false, 30_000));
   const directoryAdmin = new DirectoryAdmin({
     store: b.store,
     baseHosts: baseHostsOf(config),
     baseDomain: baseDomainOf(config),
+    providerRules: providerRulesOf(config),
     onWrite: (keys) => {
       b.dropKeys(keys);
       void b.bus.publish(keys);
@@ -279,7 +311,17 @@ async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance>
   admin.get('/metrics', { logLevel: 'warn' }, async (_req, reply) =>
     reply.header('content-type', b.metrics.registry.contentType).send(await b.metrics.registry.metrics()),
   );
-  await admin.register(adminApi, { credentials: config.admin.credentials, admin: directoryAdmin, bodyLimit: config.admin.bodyLimitBytes, onAuthFailure: b.metrics.adminAuthFailure });
+  const throttle = deps.adminThrottle ?? new AuthThrottle({ metrics: b.metrics.adminAuth });
+  const sessions = new SessionsAdmin({ sessions: b.sessions, metrics: b.metrics, log: b.logger.child({ component: 'admin' }) });
+  await admin.register(adminApi, {
+    credentials: config.admin.credentials,
+    admin: directoryAdmin,
+    sessions,
+    ...(b.sessions ? { originsOf: (tenant: string, hosts: string[]) => tenantOrigins(config, tenant, hosts) } : {}),
+    bodyLimit: config.admin.bodyLimitBytes,
+    onAuthFailure: (reason) => b.metrics.adminAuthFailure(reason),
+    throttle,
+  });
   return admin;
 }
 
@@ -287,7 +329,7 @@ async function buildAdmin(config: Config, b: Backends): Promise<FastifyInstance>
 export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   const b = await openBackends(config, deps);
   const pub = await buildPublic(config, b, deps);
-  const admin = await buildAdmin(config, b);
+  const admin = await buildAdmin(config, b, deps);
   let closed = false;
   return {
     config,
@@ -307,7 +349,7 @@ export async function buildApp(config: Config, deps: GatewayDeps = {}): Promise<
       closed = true;
       await Promise.all([pub.close(), admin.close()]);
       await b.bus.close();
-      await Promise.all([b.store.close(), b.sessions?.close()]);
+      await Promise.all([b.store.close(), b.sessions?.close(), b.registry?.close()]);
       if (b.redis) await b.redis.quit().catch(() => b.redis?.disconnect());
       await b.tracing.shutdown().catch(() => undefined);
     },

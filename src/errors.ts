@@ -15,7 +15,10 @@ export const ErrorCodes = {
   VALIDATION: 'TG_VALIDATION',
   MISSING_FIELDS: 'TG_MISSING_FIELDS',
   BAD_CALLBACK: 'TG_BAD_CALLBACK',
+  BAD_LOGOUT_TOKEN: 'TG_BAD_LOGOUT_TOKEN',
   PROVIDER_UNAVAILABLE: 'TG_PROVIDER_UNAVAILABLE',
+  PROVIDER_MISCONFIGURED: 'TG_PROVIDER_MISCONFIGURED',
+  TOO_MANY_LOOKUPS: 'TG_TOO_MANY_LOOKUPS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -105,5 +108,14 @@ export class MissingFieldsError extends GatewayError {
 export class NotFoundError extends GatewayError {
   constructor(message: string) {
     super(ErrorCodes.NOT_FOUND, 404, message);
+  }
+}
+
+/** A client asked for too many names the directory does not know; it may retry later. */
+export class TooManyLookupsError extends GatewayError {
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super(ErrorCodes.TOO_MANY_LOOKUPS, 429, 'Too many requests for unknown addresses. Please wait a minute.');
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }

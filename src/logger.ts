@@ -35,9 +35,12 @@ export function redactUrl(url: string): string {
 
 /** Serializers for fastify's request log lines: no headers, a redacted URL. */
 export const requestSerializers = {
-  req(req: { method?: string; url?: string; id?: string; ip?: string; host?: string; hostname?: string }) {
-    return { method: req.method, url: redactUrl(req.url ?? ''), host: req.host ?? req.hostname, remoteAddress: req.ip };
-  },
+  req: (req: { method?: string; url?: string; id?: string; ip?: string; host?: string; hostname?: string }) => ({
+    method: req.method,
+    url: redactUrl(req.url ?? ''),
+    host: req.host ?? req.hostname,
+    remoteAddress: req.ip,
+  }),
 };
 
 /** Creates the process logger; `destination` defaults to stdout. */
@@ -49,7 +52,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     serializers: {
       req: requestSerializers.req,
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
-      err: stdSerializers.err,
+      err: (err: Error) => stdSerializers.err(err),
     },
   };
   return destination ? pino(options, destination as never) : pino(options);

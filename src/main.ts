@@ -6,9 +6,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { DirectoryAdmin } from './admin/directory-admin.js';
+import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import { baseDomainOf, baseHostsOf, buildApp, type Gateway } from './app.js';
 import { describeTenant } from './cli/describe.js';
+import { sessionsCommand } from './cli/sessions.js';
 import { checkDirectoryFile, exportDirectory, importDirectory, preflightImport, renderDirectory } from './cli/directory-file.js';
 import { loadConfig, redactConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -17,7 +18,8 @@ import { PostgresInvalidationBus } from './directory/postgres-invalidation-bus.j
 import type { TenantStore } from './directory/types.js';
 import { runPrimary } from './cluster.js';
 import { ClusterInvalidationBus } from './directory/cluster-invalidation-bus.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { checkSecrets } from './config/secrets-check.js';
 import { createLogger } from './logger.js';
 
 const USAGE = `usage: tenant-gate <command> [--config FILE]
@@ -31,6 +33,12 @@ commands:
   tenants describe TENANT [--no-check]
                              what to register in the tenant's identity provider,
                              and a check of the provider against the directory
+  sessions summary --company COMPANY
+                             count the company's live sessions, by provider
+  sessions revoke --company COMPANY (--user USER | --all)
+                             end one user's sessions (subject or verified email) or all
+                             of the company's, on every replica (needs redis.url; with
+                             in-memory sessions use the admin API)
 
 --config FILE defaults to $TENANT_GATE_CONFIG, then config/default.yaml; environment overrides apply
 (TENANT_GATE__<path>__<key>=value and the ClearML sso names).`;
@@ -44,9 +52,12 @@ interface Io {
 /** config/default.yaml of this package: used when neither --config nor TENANT_GATE_CONFIG names a file. */
 const DEFAULT_CONFIG = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
 
-function load(file: string | undefined, io: Io) {
+/** Loads the configuration; with `secrets`, weak secrets stop a reachable admin listener and are warned about on loopback. */
+function load(file: string | undefined, io: Io, secrets?: { warn: (problem: ConfigProblem) => void }) {
   try {
-    return loadConfig({ file: file ?? io.env.TENANT_GATE_CONFIG ?? DEFAULT_CONFIG, env: io.env });
+    const config = loadConfig({ file: file ?? io.env.TENANT_GATE_CONFIG ?? DEFAULT_CONFIG, env: io.env });
+    if (secrets) for (const p of checkSecrets(config)) secrets.warn(p);
+    return config;
   } catch (err) {
     if (err instanceof ConfigError) {
       io.err(`${err.message}\n`);
@@ -57,7 +68,9 @@ function load(file: string | undefined, io: Io) {
 }
 
 async function serve(file: string | undefined, io: Io): Promise<number> {
-  const config = load(file, io);
+  const config = load(file, io, {
+    warn: (p) => io.err(`tenant-gate: warning: ${p.path}: ${p.message} (accepted only because admin.host is a loopback address)\n`),
+  });
   if (!config) return 2;
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config.workers, createLogger(config.log.level));
   let gateway: Gateway;
@@ -134,7 +147,7 @@ async function directoryCommand(
       }
       return await withStore(config, async (store) => {
         const written: string[] = [];
-        const admin = new DirectoryAdmin({ store, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config), onWrite: (keys) => written.push(...keys) });
+        const admin = new DirectoryAdmin({ store, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config), providerRules: providerRulesOf(config), onWrite: (keys) => written.push(...keys) });
         const checked = checkDirectoryFile(raw, admin);
         if (!checked.data) {
           for (const p of checked.problems) io.err(`  ${p.path}: ${p.message}\n`);
@@ -189,6 +202,9 @@ export async function main(argv: string[], io: Io): Promise<number> {
         output: { type: 'string', short: 'o' },
         'dry-run': { type: 'boolean' },
         'no-check': { type: 'boolean' },
+        company: { type: 'string' },
+        user: { type: 'string' },
+        all: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -200,7 +216,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(`${USAGE}\n`);
     return 0;
   }
-  const expected: Record<string, number> = { serve: 0, 'check-config': 0, export: 0, import: 1, tenants: 2 };
+  const expected: Record<string, number> = { serve: 0, 'check-config': 0, export: 0, import: 1, tenants: 2, sessions: 1 };
   if (expected[command] !== undefined && rest.length !== expected[command]) {
     io.err(`${command}: wrong number of arguments\n${USAGE}\n`);
     return 2;
@@ -212,8 +228,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
       return directoryCommand(command, rest, parsed.values, io);
     case 'serve':
       return serve(parsed.values.config, io);
-    case 'check-config': {
+    case 'sessions': {
       const config = load(parsed.values.config, io);
+      if (!config) return 2;
+      const { company, user, all } = parsed.values;
+      return sessionsCommand(config, { action: rest[0], company, user, all }, io.out, io.err);
+    }
+    case 'check-config': {
+      const config = load(parsed.values.config, io, {
+        warn: (p) => io.err(`warning: ${p.path}: ${p.message} (accepted only because admin.host is a loopback address)\n`),
+      });
       if (!config) return 2;
       io.out(parsed.values.print ? `${JSON.stringify(redactConfig(config), null, 2)}\n` : 'configuration is valid\n');
       return 0;

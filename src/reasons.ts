@@ -24,6 +24,7 @@ export const CALLBACK_SHAPE_REFUSALS = [
   'bad_encoding',
   'bad_value',
   'unknown_param',
+  'too_many_params',
   'unexpected_param',
   'duplicate_param',
   'empty_param',
@@ -74,6 +75,7 @@ export const LOGIN_REASONS = [
   'replayed',
   'unknown_tenant',
   'provider_unavailable',
+  'provider_misconfigured',
   'provider_error',
   'invalid_grant',
   'bad_callback',
@@ -115,3 +117,38 @@ export type PageReason = (typeof PAGE_REASONS)[number];
 export function providerErrorCode(value: string): ProviderErrorCode {
   return (PROVIDER_ERRORS as readonly string[]).includes(value) ? (value as ProviderErrorCode) : 'other';
 }
+
+/** Why a logout token was refused (src/oidc/backchannel-logout.ts). */
+export const LOGOUT_TOKEN_REFUSALS = [
+  'malformed',
+  'bad_algorithm',
+  'bad_signature',
+  'wrong_issuer',
+  'wrong_audience',
+  'stale',
+  'expired',
+  'missing_event',
+  'nonce_present',
+  'no_subject',
+  'missing_jti',
+  'replayed',
+  'keys_unavailable',
+] as const;
+
+/** A logout token refusal. */
+export type LogoutTokenReason = (typeof LOGOUT_TOKEN_REFUSALS)[number];
+
+/** Outcomes of back- and front-channel logout requests (metric `outcome`, log `outcome`; src/oidc/logout-channels.ts). */
+export const CHANNEL_LOGOUT_OUTCOMES = [
+  'ok',
+  'rate_limited',
+  'unknown_client',
+  'wrong_tenant',
+  'not_enabled',
+  'provider_unavailable',
+  'no_sid',
+  ...LOGOUT_TOKEN_REFUSALS,
+] as const;
+
+/** A back- or front-channel logout outcome. */
+export type ChannelLogoutOutcome = (typeof CHANNEL_LOGOUT_OUTCOMES)[number];

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { ErrorCodes } from '../src/errors.js';
-import { CALLBACK_REFUSALS, LOGIN_REASONS, PAGE_REASONS } from '../src/reasons.js';
+import { CALLBACK_REFUSALS, CHANNEL_LOGOUT_OUTCOMES, LOGIN_REASONS, PAGE_REASONS } from '../src/reasons.js';
 
 const doc = readFileSync(new URL('../docs/reasons.md', import.meta.url), 'utf8');
 
@@ -18,9 +18,10 @@ t.test('docs/reasons.md lists exactly the registry, in its order', async (t) => 
   t.same(listed('Callback refusals'), [...CALLBACK_REFUSALS]);
   t.same(listed('Login decisions'), [...LOGIN_REASONS]);
   t.same(listed('Requests answered by the gateway'), [...PAGE_REASONS]);
+  t.same(listed('Logout requests from providers'), [...CHANNEL_LOGOUT_OUTCOMES]);
   t.same(listed('Error codes'), Object.values(ErrorCodes));
 });
 
 t.test('no reason is listed twice', async (t) => {
-  for (const list of [CALLBACK_REFUSALS, LOGIN_REASONS, PAGE_REASONS]) t.equal(new Set(list).size, list.length);
+  for (const list of [CALLBACK_REFUSALS, LOGIN_REASONS, PAGE_REASONS, CHANNEL_LOGOUT_OUTCOMES]) t.equal(new Set(list).size, list.length);
 });

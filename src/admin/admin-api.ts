@@ -9,20 +9,27 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ConflictError, GatewayError, MissingFieldsError, NotFoundError, StoreUnavailableError, ValidationError } from '../errors.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { clientKey } from '../net/client-key.js';
 import { AuthThrottle, basicAuthChecker } from './basic-auth.js';
 import { companyView, providerView, type DirectoryAdmin } from './directory-admin.js';
 import { AdminCodes, envelope, type AdminCode } from './envelope.js';
 import { ADMIN_ENDPOINTS, type EndpointName } from './endpoints.js';
 import { adminOpenApi } from './openapi.js';
-import { CompanyRef, createValidators, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
+import { CompanyRef, createValidators, ProviderList, ProviderRef, RevokeSessions, SaveProvider, UpdateCompanySso } from './payloads.js';
+import { SessionsAdmin } from './sessions-admin.js';
+import { logoutUris } from '../cli/describe.js';
+import type { Provider } from '../directory/types.js';
 
 /** Options of the admin API plugin. */
 export interface AdminApiOptions {
   credentials: ReadonlyArray<{ key: string; secret: string }>;
   admin: DirectoryAdmin;
+  /** The origins a tenant is served on, for the logout URIs in provider read-backs (authenticate mode). */
+  originsOf?: (tenant: string, hosts: string[]) => string[];
+  /** Live sessions (authenticate mode); without it the session endpoints count none. */
+  sessions?: SessionsAdmin;
   bodyLimit: number;
-  /** Slows down repeated authentication failures (default: 5 free, then 100 ms doubling). */
+  /** Bounds authentication failures per client (default: one check at a time, 5 free, then 100 ms doubling, locked out after 10). */
   throttle?: AuthThrottle;
   /** Told of every call refused for missing or wrong credentials (metrics). */
   onAuthFailure?: (reason: 'missing' | 'bad') => void;
@@ -50,13 +57,23 @@ function errorReply(err: unknown): { code: AdminCode; msg: string; errorData?: R
   return { code: AdminCodes.INTERNAL, msg: 'Internal error' };
 }
 
-function handlers(admin: DirectoryAdmin, validate: ReturnType<typeof createValidators>): Record<EndpointName, Handler> {
+function handlers(admin: DirectoryAdmin, sessions: SessionsAdmin, validate: ReturnType<typeof createValidators>, originsOf?: AdminApiOptions['originsOf']): Record<EndpointName, Handler> {
+  /** A provider as read back: its view, plus the logout URIs to register when its company has a tenant. */
+  const readBack = async (p: Provider): Promise<Record<string, unknown>> => {
+    const view = providerView(p);
+    if (!originsOf) return view;
+    const company = await admin.getCompanySso(p.company).catch(() => undefined);
+    if (!company) return view;
+    return { ...view, logout_uris: logoutUris(originsOf(company.sso.tenant, company.sso.hosts), p.configuration.client_id) };
+  };
   return {
     'debug.ping': async () => ({ msg: 'tenant-gate admin API' }),
     'system.update_company_sso_config': async (body) => ({ updated: 1, ...companyView(await admin.updateCompanySso(validate(UpdateCompanySso, body))) }),
     'system.get_company_sso_config': async (body) => companyView(await admin.getCompanySso(validate(CompanyRef, body).company)),
     'system.delete_company_sso_config': async (body) => {
-      await admin.deleteCompanySso(validate(CompanyRef, body).company);
+      const { company } = validate(CompanyRef, body);
+      await admin.deleteCompanySso(company);
+      await sessions.end(company, 'tenant_deleted');
       return { deleted: 1 };
     },
     'sso.save_provider_configuration': async (body) => {
@@ -65,21 +82,23 @@ function handlers(admin: DirectoryAdmin, validate: ReturnType<typeof createValid
     },
     'sso.get_provider_configuration': async (body) => {
       const ref = validate(ProviderRef, body);
-      return providerView(await admin.getProvider(ref.company, ref.id));
+      return readBack(await admin.getProvider(ref.company, ref.id));
     },
-    'sso.get_all_provider_configurations': async (body) => ({ providers: (await admin.listProviders(validate(ProviderList, body).company)).map(providerView) }),
+    'sso.get_all_provider_configurations': async (body) => ({ providers: await Promise.all((await admin.listProviders(validate(ProviderList, body).company)).map(readBack)) }),
     'sso.delete_provider_configuration': async (body) => {
       const ref = validate(ProviderRef, body);
       await admin.deleteProvider(ref.company, ref.id);
       return { deleted: 1 };
     },
+    'sso.get_sessions_summary': async (body) => sessions.summary(validate(CompanyRef, body).company),
+    'sso.revoke_sessions': async (body) => sessions.revoke(validate(RevokeSessions, body)),
   };
 }
 
 async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<void> {
   const checkAuth = basicAuthChecker(opts.credentials);
   const throttle = opts.throttle ?? new AuthThrottle();
-  const table = handlers(opts.admin, createValidators());
+  const table = handlers(opts.admin, opts.sessions ?? new SessionsAdmin({}), createValidators(), opts.originsOf);
   const isEndpoint = (name: string): name is EndpointName => ENDPOINT.test(name) && Object.hasOwn(ADMIN_ENDPOINTS, name);
 
   app.removeAllContentTypeParsers();
@@ -110,11 +129,13 @@ async function adminApi(app: FastifyInstance, opts: AdminApiOptions): Promise<vo
     if (!isEndpoint(name)) return send(req, reply, name, version, { code: AdminCodes.UNKNOWN_ENDPOINT, msg: `Unknown endpoint ${name}` });
     const auth = ADMIN_ENDPOINTS[name].auth;
     if (auth) {
-      const delay = throttle.delayFor(req.ip);
-      if (delay > 0) await sleep(delay);
-      const checked = checkAuth(req.headers.authorization);
-      if (checked.ok) throttle.succeeded(req.ip);
-      else if (checked.reason === 'bad') throttle.failed(req.ip);
+      const turn = await throttle.run(clientKey(req.ip), () => checkAuth(req.headers.authorization), (r) => (r.ok ? true : r.reason === 'bad' ? false : undefined));
+      if (!turn.checked) {
+        reply.header('retry-after', String(Math.ceil(turn.retryAfterMs / 1000)));
+        req.log.warn({ endpoint: name }, 'admin authentication refused: too many failures from this address');
+        return send(req, reply, name, version, { code: AdminCodes.TOO_MANY_ATTEMPTS, msg: 'Too many failed authentication attempts, try again later' });
+      }
+      const checked = turn.result;
       if (!checked.ok) {
         opts.onAuthFailure?.(checked.reason);
         reply.header('www-authenticate', 'Basic realm="tenant-gate admin"');

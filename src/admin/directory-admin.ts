@@ -6,8 +6,13 @@
  * - domains and hosts are normalised (lower case, punycode, no trailing dot or port);
  *   a custom host may not be a base host nor lie under `tenancy.baseDomain` (those are
  *   vanity hosts already);
- * - identity provider URLs are https, or http on loopback only; no credentials or fragments;
- * - a provider needs an `issuer` or an `authorization_endpoint` to derive one from;
+ * - identity provider URLs are https on public addresses (http, loopback, private and
+ *   link-local only with `oidc.insecureAllowPrivateProviders`); no credentials or fragments;
+ * - a provider needs an `issuer` or an `authorization_endpoint`; in authenticate mode the
+ *   issuer must be readable or derivable (a Keycloak `authorization_endpoint`);
+ * - `token_endpoint_auth_method` must be one the gateway can do with what is saved
+ *   (a client secret for basic and post, `oidc.clientAssertionKeyFile` for private_key_jwt);
+ *   `id_token_signed_response_alg` HS256 needs a client secret;
  * - `system.update_company_sso_config` merges: keys given replace, keys absent stay;
  *   merges run inside the store's write transaction, so concurrent writers on any
  *   replica never lose each other's keys;
@@ -18,6 +23,8 @@ import type { Company, CompanySso, Provider, ProviderConfiguration, TenantStore 
 import { keysForCompanyWrite, keysForProviderWrite } from '../directory/invalidation.js';
 import { MissingFieldsError, NotFoundError, ValidationError } from '../errors.js';
 import { normalizeDomain } from '../tenancy/host.js';
+import type { Config } from '../config/schema.js';
+import { deriveIssuer } from '../oidc/client-registry.js';
 import { checkProviderUrl } from '../tenancy/provider-url.js';
 import { isValidTenantId } from '../tenancy/tenant-id.js';
 import type { SaveProviderBody, UpdateCompanySsoBody } from './payloads.js';
@@ -30,6 +37,30 @@ export interface DirectoryAdminOptions {
   baseDomain: string;
   /** Called with the cache keys a committed write affects. */
   onWrite: (keys: string[]) => void;
+  /** How strictly provider configurations are checked (default: the secure rules, route mode). */
+  providerRules?: ProviderRules;
+}
+
+/** What a provider configuration is checked against. */
+export interface ProviderRules {
+  /** `oidc.insecureAllowPrivateProviders`. */
+  insecureAllowPrivateProviders: boolean;
+  /** Authenticate mode: the issuer must be readable or derivable. */
+  requireIssuer: boolean;
+  /** The gateway holds a key for private_key_jwt (`oidc.clientAssertionKeyFile`). */
+  holdsClientAssertionKey: boolean;
+}
+
+/** The secure defaults: https on public addresses, issuer not required (route mode). */
+export const DEFAULT_PROVIDER_RULES: ProviderRules = { insecureAllowPrivateProviders: false, requireIssuer: false, holdsClientAssertionKey: false };
+
+/** The provider rules of a configuration. */
+export function providerRulesOf(config: Config): ProviderRules {
+  return {
+    insecureAllowPrivateProviders: config.oidc.insecureAllowPrivateProviders,
+    requireIssuer: config.mode === 'authenticate',
+    holdsClientAssertionKey: config.oidc.clientAssertionKeyFile !== undefined,
+  };
 }
 
 const URL_FIELDS = [
@@ -54,18 +85,42 @@ function normalizeList(values: string[], field: string, check?: (v: string) => s
   return out;
 }
 
-/** Checks a provider configuration's URLs and that an issuer can be found; returns a copy. */
-export function checkProviderConfiguration(input: ProviderConfiguration): ProviderConfiguration {
+/**
+ * Checks a provider configuration's URLs, that an issuer can be found, and the key
+ * private_key_jwt needs; returns a copy. See {@link checkClientSecretNeeds} for the secret.
+ */
+export function checkProviderConfiguration(input: ProviderConfiguration, rules: ProviderRules = DEFAULT_PROVIDER_RULES): ProviderConfiguration {
   const cfg: ProviderConfiguration = { ...input };
+  const policy = { insecureAllowPrivate: rules.insecureAllowPrivateProviders };
   for (const f of URL_FIELDS) {
     const v = cfg[f];
-    const problem = v === undefined ? undefined : checkProviderUrl(v);
+    const problem = v === undefined ? undefined : checkProviderUrl(v, policy);
     if (problem) throw new ValidationError(`configuration.${f}`, `configuration.${f} ${problem}`);
   }
   if (cfg.issuer === undefined && cfg.authorization_endpoint === undefined) {
     throw new MissingFieldsError(['configuration.issuer', 'configuration.authorization_endpoint']);
   }
+  if (rules.requireIssuer && deriveIssuer(cfg) === undefined) {
+    throw new ValidationError(
+      'configuration.issuer',
+      "configuration.issuer is required: it cannot be derived from configuration.authorization_endpoint (only Keycloak's .../realms/<realm>/protocol/openid-connect/auth can be)",
+    );
+  }
+  if (cfg.token_endpoint_auth_method === 'private_key_jwt' && !rules.holdsClientAssertionKey) {
+    throw new ValidationError('configuration.token_endpoint_auth_method', 'configuration.token_endpoint_auth_method private_key_jwt needs a key the gateway holds: set oidc.clientAssertionKeyFile');
+  }
   return cfg;
+}
+
+/** Refuses a configuration whose client authentication or HS256 needs a secret it does not have (saved or kept). */
+export function checkClientSecretNeeds(cfg: ProviderConfiguration, secret: string | undefined): void {
+  const method = cfg.token_endpoint_auth_method;
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && !secret) {
+    throw new ValidationError('configuration.token_endpoint_auth_method', `configuration.token_endpoint_auth_method ${method} needs configuration.client_secret`);
+  }
+  if (cfg.id_token_signed_response_alg === 'HS256' && !secret) {
+    throw new ValidationError('configuration.id_token_signed_response_alg', 'configuration.id_token_signed_response_alg HS256 needs configuration.client_secret (its key)');
+  }
 }
 
 /** Drops `client_secret` and adds `has_client_secret`: the only shape a provider leaves the gateway in. */
@@ -93,6 +148,13 @@ export class DirectoryAdmin {
   readonly #o: DirectoryAdminOptions;
   constructor(opts: DirectoryAdminOptions) {
     this.#o = opts;
+  }
+
+  /** Checks a provider configuration with this deployment's rules. */
+  checkProvider(cfg: ProviderConfiguration): ProviderConfiguration {
+    const checked = checkProviderConfiguration(cfg, this.#o.providerRules ?? DEFAULT_PROVIDER_RULES);
+    checkClientSecretNeeds(checked, checked.client_secret);
+    return checked;
   }
 
   #checkHost = (host: string): string | undefined => {
@@ -151,9 +213,11 @@ export class DirectoryAdmin {
 
   /** `sso.save_provider_configuration`: creates or replaces one provider of a company. */
   async saveProvider(body: SaveProviderBody): Promise<Provider> {
-    const cfg = checkProviderConfiguration(body.configuration);
+    const rules = this.#o.providerRules ?? DEFAULT_PROVIDER_RULES;
+    const cfg = checkProviderConfiguration(body.configuration, rules);
     const result = await this.#o.store.updateProvider(body.company, cfg.id, (previous) => {
       const secret = cfg.client_secret ?? previous?.configuration.client_secret;
+      checkClientSecretNeeds(cfg, secret);
       return { company: body.company, provider: body.provider, configuration: { ...cfg, ...(secret !== undefined ? { client_secret: secret } : {}) } };
     });
     const company = await this.#o.store.getCompany(body.company);

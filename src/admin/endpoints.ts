@@ -4,7 +4,7 @@
  * by the compiler) and `/openapi.json` (openapi.ts) are both built from this table.
  */
 import type { TSchema } from '@sinclair/typebox';
-import { CompanyRef, ProviderList, ProviderRef, SaveProvider, UpdateCompanySso } from './payloads.js';
+import { CompanyRef, ProviderList, ProviderRef, RevokeSessions, SaveProvider, UpdateCompanySso } from './payloads.js';
 
 /** One endpoint's declaration. */
 export interface EndpointDeclaration {
@@ -14,7 +14,7 @@ export interface EndpointDeclaration {
   auth: boolean;
 }
 
-/** Every admin endpoint. */
+/** Every admin endpoint (the session endpoints count and end nothing in route mode). */
 export const ADMIN_ENDPOINTS = {
   'debug.ping': { summary: 'Answers without credentials.', auth: false },
   'system.update_company_sso_config': {
@@ -32,6 +32,12 @@ export const ADMIN_ENDPOINTS = {
   'sso.get_provider_configuration': { summary: 'Reads one provider (never its client_secret).', schema: ProviderRef, auth: true },
   'sso.get_all_provider_configurations': { summary: 'Lists providers, of one company or all.', schema: ProviderList, auth: true },
   'sso.delete_provider_configuration': { summary: 'Deletes one provider.', schema: ProviderRef, auth: true },
+  'sso.get_sessions_summary': { summary: "Counts a company's live sessions: {count, by_provider}.", schema: CompanyRef, auth: true },
+  'sso.revoke_sessions': {
+    summary: "Ends one user's sessions (user: subject or verified email) or all of a company's (all: true), on every replica: {revoked}.",
+    schema: RevokeSessions,
+    auth: true,
+  },
 } as const satisfies Record<string, EndpointDeclaration>;
 
 /** The name of an admin endpoint. */

@@ -21,6 +21,7 @@ export const AdminCodes = {
   HOST_TAKEN: [409, 3],
   CLIENT_ID_TAKEN: [409, 4],
   BODY_TOO_LARGE: [413, 0],
+  TOO_MANY_ATTEMPTS: [429, 0],
   UNAVAILABLE: [503, 0],
   INTERNAL: [500, 0],
 } as const satisfies Record<string, readonly [number, number]>;

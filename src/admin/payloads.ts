@@ -5,6 +5,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { MissingFieldsError, ValidationError } from '../errors.js';
+import { AUTH_METHOD_PREFERENCE as AUTH_METHODS } from '../oidc/client-registry.js';
+import { ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHM } from '../oidc/jwks.js';
 
 const Name = (max = 256) => Type.String({ minLength: 1, maxLength: max });
 const NameList = Type.Array(Name(), { maxItems: 1000 });
@@ -45,6 +47,8 @@ export const ProviderConfigurationInput = Type.Object(
     issuer: Type.Optional(Url),
     jwks_uri: Type.Optional(Url),
     logout_from_provider: Type.Optional(Type.Boolean()),
+    /** Gateway extension: accept OpenID Connect Front-Channel Logout from this provider. */
+    frontchannel_logout: Type.Optional(Type.Boolean()),
     claim_tenant: Type.Optional(Name(128)),
     claim_name: Type.Optional(Name(128)),
     claim_email: Type.Optional(Name(128)),
@@ -52,6 +56,9 @@ export const ProviderConfigurationInput = Type.Object(
     claim_groups: Type.Optional(Name(128)),
     group_prohibit_user_login_if_not_in_group: Type.Optional(Type.Boolean()),
     scope: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*$' })),
+    token_endpoint_auth_method: Type.Optional(Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))),
+    claims_source: Type.Optional(Type.Union([Type.Literal('id_token'), Type.Literal('userinfo'), Type.Literal('both')])),
+    id_token_signed_response_alg: Type.Optional(Type.Union([...ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHM].map((a) => Type.Literal(a)))),
   },
   strict,
 );
@@ -67,6 +74,15 @@ export const SaveProvider = Type.Object(
 export const ProviderRef = Type.Object({ company: CompanyId, id: Type.String({ minLength: 1, maxLength: 128 }) }, strict);
 export const ProviderList = Type.Object({ company: Type.Optional(CompanyId) }, strict);
 export const Empty = Type.Object({}, { additionalProperties: true });
+export const RevokeSessions = Type.Object(
+  {
+    company: CompanyId,
+    /** A subject, or a verified email. */
+    user: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+    all: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
 
 export type UpdateCompanySsoBody = Static<typeof UpdateCompanySso>;
 export type SaveProviderBody = Static<typeof SaveProvider>;

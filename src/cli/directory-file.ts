@@ -9,7 +9,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { stringify } from 'yaml';
-import { checkProviderConfiguration, companyView, providerView, type DirectoryAdmin } from '../admin/directory-admin.js';
+import { companyView, providerView, type DirectoryAdmin } from '../admin/directory-admin.js';
 import { createValidators, SaveProvider, UpdateCompanySso } from '../admin/payloads.js';
 import type { TenantStore } from '../directory/types.js';
 import { GatewayError, ValidationError } from '../errors.js';
@@ -79,7 +79,7 @@ export function checkDirectoryFile(raw: unknown, admin: DirectoryAdmin): { data?
     (c.providers ?? []).forEach((p, j) => {
       const { has_client_secret: _, ...configuration } = p.configuration;
       try {
-        checkProviderConfiguration(validate(SaveProvider, { provider: p.provider, company: c.company, configuration }).configuration);
+        admin.checkProvider(validate(SaveProvider, { provider: p.provider, company: c.company, configuration }).configuration);
       } catch (err) {
         problems.push({ path: `companies.${i}.providers.${j} (${c.company})`, message: (err as Error).message });
       }
@@ -95,7 +95,7 @@ export async function importDirectory(admin: DirectoryAdmin, data: DirectoryFile
   for (const c of data.companies) {
     try {
       if (c.sso) {
-        await admin.updateCompanySso({ company: c.company, sso: c.sso as never });
+        await admin.updateCompanySso({ company: c.company, sso: c.sso });
         companies++;
       }
       for (const p of c.providers ?? []) {

@@ -109,7 +109,7 @@ export function validateConfig(raw: unknown): Config {
   const validate = ajv.compile(ConfigSchema);
   const data = structuredClone(raw ?? {});
   if (!validate(data)) throw new ConfigError(dedupe(ajvProblems(validate.errors)));
-  const config = data as Config;
+  const config: Config = data;
   const problems: ConfigProblem[] = [];
   semanticChecks(config, problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -154,11 +154,28 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 
 /** A copy of the configuration safe to print or log: every secret replaced. */
 export function redactConfig(config: Config): unknown {
-  const copy = structuredClone(config) as Config;
+  const copy = structuredClone<Config>(config);
   copy.admin.credentials = copy.admin.credentials.map((c) => ({ key: c.key, secret: '[redacted]' }));
   if (copy.session.secret !== undefined) copy.session.secret = '[redacted]';
   copy.session.previousSecrets = copy.session.previousSecrets.map(() => '[redacted]');
-  copy.store.url = copy.store.url.replace(/\/\/([^@/]*)@/, '//[redacted]@');
-  if (copy.redis.url !== undefined) copy.redis.url = copy.redis.url.replace(/\/\/([^@/]*)@/, '//[redacted]@');
+  copy.store.url = redactUrl(copy.store.url);
+  if (copy.redis.url !== undefined) copy.redis.url = redactUrl(copy.redis.url);
+  copy.upstreams.webapp = redactUrl(copy.upstreams.webapp);
+  if (copy.upstreams.apiserver !== undefined) copy.upstreams.apiserver = redactUrl(copy.upstreams.apiserver);
   return copy;
+}
+
+const SECRET_PARAMS = /([?&;](?:password|passwd|pwd|pass|secret|token|sslpassword|sslkey|key)=)[^&#;]*/gi;
+
+/**
+ * A URL safe to print: the password of its user-info (or the whole user-info when it
+ * is a bare token) and the values of credential-bearing query parameters replaced.
+ */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i, (_m, scheme: string, info: string) => {
+      const colon = info.indexOf(':');
+      return `${scheme}${colon < 0 ? '[redacted]' : `${info.slice(0, colon)}:[redacted]`}@`;
+    })
+    .replace(SECRET_PARAMS, '$1[redacted]');
 }

@@ -35,6 +35,8 @@ export const ConfigSchema = Type.Object(
         bodyLimitBytes: Type.Integer({ minimum: 1024, default: 65536 }),
         /** Time a client has to send a whole request (headers and body), in milliseconds. */
         requestTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),
+        /** A proxied request body that sends no byte for this long, or a client that reads nothing of the answer for this long, is cut off (ms). */
+        bodyIdleTimeoutMs: Type.Integer({ minimum: 100, default: 30000 }),
       },
       { ...strict, default: {} },
     ),
@@ -55,6 +57,14 @@ export const ConfigSchema = Type.Object(
         connectTimeoutMs: Millis(2000),
         /** Time allowed for the upstream to answer. */
         timeoutMs: Millis(30000),
+        /** Connections kept to each upstream: at most this many requests in flight per upstream. */
+        connections: Type.Integer({ minimum: 1, maximum: 10000, default: 256 }),
+        /** Upstream requests one client address (IPv6: one /64) may have in flight; beyond it 429. */
+        maxConcurrentPerClient: Type.Integer({ minimum: 1, default: 64 }),
+        /** Upstream requests one session may have in flight; beyond it 429. */
+        maxConcurrentPerSession: Type.Integer({ minimum: 1, default: 32 }),
+        /** Longest wait for a free upstream connection; beyond it 503 (ms). */
+        queueTimeoutMs: Millis(2000),
       },
       strict,
     ),
@@ -78,6 +88,10 @@ export const ConfigSchema = Type.Object(
         ttlSeconds: Seconds(60),
         /** How long a "no such tenant" answer is cached. */
         negativeTtlSeconds: Seconds(5),
+        /** Most "not found" answers kept, apart from the found entries (`max`). */
+        negativeMax: Type.Integer({ minimum: 1, default: 10000 }),
+        /** Store lookups of unknown hosts (and tenants) per client address per minute; beyond it 429. */
+        unknownPerClientPerMinute: Type.Integer({ minimum: 1, default: 120 }),
         /** How long expired entries keep being served while the store fails. */
         staleSeconds: Seconds(300, 0),
       },
@@ -117,6 +131,10 @@ export const ConfigSchema = Type.Object(
         httpTimeoutMs: Millis(5000),
         /** Longest wait between discovery retries of a failing provider. */
         discoveryRetryMaxSeconds: Seconds(60),
+        /** Allow http and loopback/private/link-local identity provider addresses (tests, demos). */
+        insecureAllowPrivateProviders: Type.Boolean({ default: false }),
+        /** PEM file (PKCS#8, RSA or EC) of the key for private_key_jwt client authentication. */
+        clientAssertionKeyFile: Type.Optional(Type.String({ minLength: 1 })),
       },
       { ...strict, default: {} },
     ),
@@ -126,6 +144,8 @@ export const ConfigSchema = Type.Object(
         discoveryPerMinute: Type.Integer({ minimum: 1, default: 60 }),
         loginPerMinute: Type.Integer({ minimum: 1, default: 120 }),
         callbackPerMinute: Type.Integer({ minimum: 1, default: 120 }),
+        /** Back- and front-channel logout requests. */
+        logoutPerMinute: Type.Integer({ minimum: 1, default: 120 }),
       },
       { ...strict, default: {} },
     ),

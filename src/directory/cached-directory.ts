@@ -3,6 +3,11 @@
  *
  * Rules:
  * - found entries are fresh for `ttlMs`, "not found" answers for `negativeTtlMs`;
+ * - "not found" answers live in their own LRU (`negativeMax`), so any number of
+ *   unknown names never evicts a found entry;
+ * - a lookup made for a client (`client` option) of a name the cache does not know is
+ *   refused with `TooManyLookupsError` once that client's lookups that found nothing
+ *   exceed `unknownPerMinute` (see `UnknownBudget`);
  * - concurrent misses of one key share one store query;
  * - when the store fails, an expired entry keeps being served for `staleMs`, after
  *   which the failure surfaces as `StoreUnavailableError`;
@@ -10,9 +15,10 @@
  *   never writes its (possibly older) answer back.
  */
 import { LRUCache } from 'lru-cache';
-import { StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError, TooManyLookupsError } from '../errors.js';
 import { tenantKey } from '../tenancy/tenant-id.js';
 import type { ClientRecord, TenantRecord, TenantStore } from './types.js';
+import { UnknownBudget } from './unknown-budget.js';
 
 /** The kinds of lookups, used as cache key prefixes and metric labels. */
 export type LookupKind = 'tenant' | 'domain' | 'host' | 'client';
@@ -41,6 +47,10 @@ export interface DirectoryCounters {
 /** Cache tuning; times in milliseconds. */
 export interface CachedDirectoryOptions {
   max: number;
+  /** Most "not found" answers kept (default: `max`). */
+  negativeMax?: number;
+  /** Store lookups that find nothing allowed per client per minute (default: no limit). */
+  unknownPerMinute?: number;
   ttlMs: number;
   negativeTtlMs: number;
   staleMs: number;
@@ -67,19 +77,23 @@ export function directoryKey(kind: LookupKind, value: string): string {
 export class CachedDirectory {
   readonly store: TenantStore;
   readonly #cache: LRUCache<string, Entry>;
+  readonly #negative: LRUCache<string, Entry>;
+  readonly #budget: UnknownBudget | undefined;
   readonly #inflight = new Map<string, { promise: Promise<unknown>; token: object }>();
-  readonly #opts: Required<Omit<CachedDirectoryOptions, 'counters'>> & { counters?: DirectoryCounters };
+  readonly #opts: Required<Omit<CachedDirectoryOptions, 'counters' | 'negativeMax' | 'unknownPerMinute'>> & { counters?: DirectoryCounters };
 
   constructor(store: TenantStore, opts: CachedDirectoryOptions) {
     this.store = store;
     const now = opts.now ?? Date.now;
     this.#opts = { ...opts, now };
     this.#cache = new LRUCache<string, Entry>({ max: opts.max, ttlAutopurge: false, perf: { now } });
+    this.#negative = new LRUCache<string, Entry>({ max: opts.negativeMax ?? opts.max, ttlAutopurge: false, perf: { now } });
+    this.#budget = opts.unknownPerMinute ? new UnknownBudget({ perMinute: opts.unknownPerMinute, now }) : undefined;
   }
 
-  /** The tenant with this external ID (case-insensitive) and its providers. */
-  tenant(tenantId: string): Promise<TenantRecord | undefined> {
-    return this.#lookup('tenant', tenantId, () => this.store.findTenant(tenantId)) as Promise<TenantRecord | undefined>;
+  /** The tenant with this external ID (case-insensitive) and its providers; `client` is charged for unknown IDs. */
+  tenant(tenantId: string, lookupOpts: { client?: string } = {}): Promise<TenantRecord | undefined> {
+    return this.#lookup('tenant', tenantId, () => this.store.findTenant(tenantId), lookupOpts.client) as Promise<TenantRecord | undefined>;
   }
 
   /** External tenant ID owning a normalised email domain. */
@@ -87,9 +101,9 @@ export class CachedDirectory {
     return this.#lookup('domain', domain, () => this.store.findTenantByDomain(domain)) as Promise<string | undefined>;
   }
 
-  /** External tenant ID owning a normalised custom host. */
-  tenantByHost(host: string): Promise<string | undefined> {
-    return this.#lookup('host', host, () => this.store.findTenantByHost(host)) as Promise<string | undefined>;
+  /** External tenant ID owning a normalised custom host; `client` is charged for unknown hosts. */
+  tenantByHost(host: string, lookupOpts: { client?: string } = {}): Promise<string | undefined> {
+    return this.#lookup('host', host, () => this.store.findTenantByHost(host), lookupOpts.client) as Promise<string | undefined>;
   }
 
   /** The provider with this client_id and its tenant. */
@@ -103,7 +117,7 @@ export class CachedDirectory {
    * fast lane; on `NOT_CACHED` use the asynchronous lookup.
    */
   peek<K extends LookupKind>(kind: K, value: string): LookupValue[K] | undefined | typeof NOT_CACHED {
-    const entry = this.#cache.get(directoryKey(kind, value), { allowStale: false });
+    const entry = this.#entry(directoryKey(kind, value));
     if (!entry || this.#opts.now() >= entry.freshUntil) return NOT_CACHED;
     this.#opts.counters?.hit(kind);
     return entry.value as LookupValue[K] | undefined;
@@ -113,6 +127,7 @@ export class CachedDirectory {
   invalidate(keys: Iterable<string>): void {
     for (const key of keys) {
       this.#cache.delete(key);
+      this.#negative.delete(key);
       this.#inflight.delete(key);
     }
   }
@@ -120,18 +135,32 @@ export class CachedDirectory {
   /** Drops everything, e.g. after reconnecting to a shared store. */
   invalidateAll(): void {
     this.#cache.clear();
+    this.#negative.clear();
     this.#inflight.clear();
   }
 
-  /** Number of cached entries (fresh or stale). */
+  /** Number of cached entries (fresh or stale), found and not found. */
   get size(): number {
-    return this.#cache.size;
+    return this.#cache.size + this.#negative.size;
   }
 
-  async #lookup(kind: LookupKind, value: string, query: () => Promise<unknown>): Promise<unknown> {
+  /** Number of cached "not found" answers. */
+  get negativeSize(): number {
+    return this.#negative.size;
+  }
+
+  #entry(key: string): Entry | undefined {
+    return this.#cache.get(key, { allowStale: false }) ?? this.#negative.get(key, { allowStale: false });
+  }
+
+  #remainingTtl(key: string): number {
+    return this.#cache.has(key) ? this.#cache.getRemainingTTL(key) : this.#negative.getRemainingTTL(key);
+  }
+
+  async #lookup(kind: LookupKind, value: string, query: () => Promise<unknown>, client?: string): Promise<unknown> {
     const key = directoryKey(kind, value);
     const now = this.#opts.now();
-    const entry = this.#cache.get(key, { allowStale: false });
+    const entry = this.#entry(key);
     if (entry && now < entry.freshUntil) {
       this.#opts.counters?.hit(kind);
       return entry.value;
@@ -141,9 +170,14 @@ export class CachedDirectory {
       this.#opts.counters?.hit(kind);
       return pending.promise;
     }
+    if (client !== undefined && this.#budget && !this.#budget.allows(client)) throw new TooManyLookupsError(this.#budget.retryAfterSeconds(client));
     this.#opts.counters?.miss(kind);
     const token = {};
     const promise = this.#fill(kind, key, query, entry, token);
+    if (client !== undefined && this.#budget) {
+      const budget = this.#budget;
+      promise.then((v) => v === undefined && budget.charge(client), () => undefined);
+    }
     this.#inflight.set(key, { promise, token });
     try {
       return await promise;
@@ -160,12 +194,12 @@ export class CachedDirectory {
     } catch (err) {
       this.#opts.counters?.queried?.(kind, 'error', (performance.now() - started) / 1000);
       this.#opts.counters?.storeError(kind);
-      const remaining = stale ? this.#cache.getRemainingTTL(key) : 0;
+      const remaining = stale ? this.#remainingTtl(key) : 0;
       if (stale && remaining > 0) {
         this.#opts.counters?.stale(kind);
         const retryAt = this.#opts.now() + Math.min(STALE_RETRY_MS, remaining);
         if (this.#inflight.get(key)?.token === token) {
-          this.#cache.set(key, { value: stale.value, freshUntil: retryAt }, { ttl: remaining });
+          (stale.value === undefined ? this.#negative : this.#cache).set(key, { value: stale.value, freshUntil: retryAt }, { ttl: remaining });
         }
         return stale.value;
       }
@@ -173,8 +207,10 @@ export class CachedDirectory {
     }
     this.#opts.counters?.queried?.(kind, value === undefined ? 'not_found' : 'found', (performance.now() - started) / 1000);
     if (this.#inflight.get(key)?.token === token) {
-      const ttl = value === undefined ? this.#opts.negativeTtlMs : this.#opts.ttlMs;
-      this.#cache.set(key, { value, freshUntil: this.#opts.now() + ttl }, { ttl: ttl + this.#opts.staleMs });
+      const found = value !== undefined;
+      const ttl = found ? this.#opts.ttlMs : this.#opts.negativeTtlMs;
+      (found ? this.#negative : this.#cache).delete(key);
+      (found ? this.#cache : this.#negative).set(key, { value, freshUntil: this.#opts.now() + ttl }, { ttl: ttl + this.#opts.staleMs });
     }
     return value;
   }

@@ -39,7 +39,7 @@ export interface Company {
   updatedAt?: number;
 }
 
-/** The seed's provider `configuration`, plus `issuer` and `jwks_uri`. */
+/** The seed's provider `configuration`, plus `issuer`, `jwks_uri` and the gateway's extensions. */
 export interface ProviderConfiguration {
   id: string;
   display_name?: string;
@@ -53,6 +53,8 @@ export interface ProviderConfiguration {
   issuer?: string;
   jwks_uri?: string;
   logout_from_provider?: boolean;
+  /** Accept `GET /frontchannel-logout_<client_id>` from this provider. */
+  frontchannel_logout?: boolean;
   claim_tenant?: string;
   claim_name?: string;
   claim_email?: string;
@@ -60,7 +62,19 @@ export interface ProviderConfiguration {
   claim_groups?: string;
   group_prohibit_user_login_if_not_in_group?: boolean;
   scope?: string;
+  /** How the gateway authenticates at the token endpoint; default: the first of basic, post, private_key_jwt, none that discovery announces and the gateway can do. */
+  token_endpoint_auth_method?: TokenEndpointAuthMethod;
+  /** Where identity claims come from (default `both`: the ID token, then userinfo for claims it lacks). */
+  claims_source?: ClaimsSource;
+  /** The ID token signing algorithm, when the provider needs one pinned; `HS256` (keyed by the client secret) only this way. */
+  id_token_signed_response_alg?: string;
 }
+
+/** Client authentication methods at the token endpoint. */
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+
+/** Where identity claims are read. */
+export type ClaimsSource = 'id_token' | 'userinfo' | 'both';
 
 /** A saved identity provider of a company. */
 export interface Provider {

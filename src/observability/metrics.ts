@@ -10,8 +10,9 @@
  *   the request path.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdminAuthMetrics } from '../admin/basic-auth.js';
 import type { DirectoryCounters, LookupKind } from '../directory/cached-directory.js';
-import { CALLBACK_REFUSALS, type CallbackRefusalReason, type LoginOutcome, type LoginReason } from '../reasons.js';
+import { CALLBACK_REFUSALS, type CallbackRefusalReason, type ChannelLogoutOutcome, type LoginOutcome, type LoginReason } from '../reasons.js';
 
 /** Histogram buckets, in seconds, for a gateway: 0.5 ms … 10 s. */
 export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -40,6 +41,8 @@ export type DirectoryMetrics = Required<DirectoryCounters>;
 export interface Metrics {
   readonly registry: Registry;
   readonly directory: DirectoryMetrics;
+  /** Admin authentication lockouts, and the addresses locked out now. */
+  readonly adminAuth: AdminAuthMetrics;
   /** A callback refused before reaching the webapp, by reason. */
   callbackRefused(reason: CallbackRefusalReason, tenant?: string): void;
   /** A login decision in authenticate mode. */
@@ -48,6 +51,10 @@ export interface Metrics {
   unknownHost(): void;
   /** An email discovery attempt, found or not. */
   discovery(outcome: 'found' | 'unknown' | 'invalid'): void;
+  /** A back- or front-channel logout request, by tenant (empty when unknown) and outcome (`ok` or the refusal reason). */
+  channelLogout(channel: 'backchannel' | 'frontchannel', tenant: string, outcome: ChannelLogoutOutcome): void;
+  /** Sessions that ended, by cause. */
+  sessionsEnded(cause: SessionEndCause, count: number): void;
   /** A public request answered, with its duration; counts 429s as rate limited. */
   request(cls: RequestClass, tenant: string | undefined, seconds: number, status: number): void;
   /** An upstream request, from sending its headers to receiving the upstream's. */
@@ -108,6 +115,9 @@ function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)))]).finally(() => clearTimeout(timer));
 }
 
+/** Why sessions end. */
+export type SessionEndCause = 'logout' | 'backchannel' | 'frontchannel' | 'revoked' | 'tenant_deleted' | 'expired';
+
 /** Creates the metrics on a fresh registry, with Node's process metrics. */
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = new Registry();
@@ -149,6 +159,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     name: 'tenant_gate_email_discovery_total',
     help: 'Email discovery submissions by outcome',
     labelNames: ['outcome'] as const,
+    registers,
+  });
+  const channelLogouts = new Counter({
+    name: 'tenant_gate_channel_logouts_total',
+    help: 'Back-channel and front-channel logout requests received, by channel, tenant and outcome',
+    labelNames: ['channel', 'tenant', 'outcome'] as const,
+    registers,
+  });
+  const ended = new Counter({
+    name: 'tenant_gate_sessions_ended_total',
+    help: 'Sessions ended, by cause (logout, backchannel, frontchannel, revoked, tenant_deleted, expired)',
+    labelNames: ['cause'] as const,
     registers,
   });
   for (const reason of CALLBACK_REFUSALS) refused.labels({ reason, tenant: '' });
@@ -206,6 +228,20 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     },
   });
 
+  const lockouts = new Counter({
+    name: 'tenant_gate_admin_lockouts_total',
+    help: 'Client addresses (IPv6: /64) locked out of the admin API after repeated authentication failures',
+    registers,
+  });
+  let lockedNow: () => number = () => 0;
+  new Gauge({
+    name: 'tenant_gate_admin_locked_addresses',
+    help: 'Client addresses (IPv6: /64) locked out of the admin API right now',
+    registers,
+    collect() {
+      this.set(lockedNow());
+    },
+  });
   const kinds: LookupKind[] = ['tenant', 'domain', 'host', 'client'];
   const count = (result: string) => {
     const children = new Map(kinds.map((kind) => [kind, lookups.labels({ kind, result })]));
@@ -233,6 +269,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       storeError: count('store_error'),
       queried: (kind, outcome, seconds) => queryChild(`${kind} ${outcome}`).observe(seconds),
     },
+    adminAuth: {
+      lockout: () => lockouts.inc(),
+      watchLocked: (count) => {
+        lockedNow = count;
+      },
+    },
     callbackRefused: (reason, tenant) => {
       refused.inc({ reason, tenant: tenant ?? '' });
       metrics.onReason?.(reason);
@@ -242,6 +284,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       if (outcome !== 'success') metrics.onReason?.(reason);
     },
     unknownHost: () => unknownHosts.inc(),
+    channelLogout: (channel, tenant, outcome) => channelLogouts.inc({ channel, tenant: tenants.label(tenant), outcome }),
+    sessionsEnded: (cause, count) => {
+      if (count > 0) ended.inc({ cause }, count);
+    },
     discovery: (() => {
       const byOutcome = new Map((['found', 'unknown', 'invalid'] as const).map((o) => [o, discoveries.labels({ outcome: o })]));
       return (outcome: 'found' | 'unknown' | 'invalid') => byOutcome.get(outcome)!.inc();

@@ -90,7 +90,7 @@ export function upstreamObserver(tracing: Tracing): UpstreamObserver {
       if (!tracing.enabled || !req.traceSpan) return;
       const span = tracing.start('upstream', SpanKind.CLIENT, { 'http.request.method': req.method }, tracing.contextOf(req.traceSpan));
       req.upstreamSpan = span;
-      tracing.inject(tracing.contextOf(span), headers as Record<string, unknown>);
+      tracing.inject(tracing.contextOf(span), headers);
     },
     answered(req) {
       req.upstreamAnsweredAt = performance.now();

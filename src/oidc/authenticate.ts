@@ -11,16 +11,18 @@
  *   exchange and ID token checks; the claims must name the tenant and, with group
  *   integration, a mapped group; every refusal is a page, a log line with the reason
  *   and a per-tenant counter, and creates no session;
- * - a session is valid only on its tenant's hosts and the base host
- *   (src/tenancy/isolation.ts);
+ * - a session is valid only on its tenant's hosts and the base host, and only while
+ *   the directory still backs it (src/tenancy/isolation.ts); its groups and admin flag
+ *   follow the company's current group settings, recomputed from the IdP groups kept
+ *   at login; a session the directory no longer backs is ended;
  * - the identity reaches the upstream only in the X-Auth-Request-* headers built here;
  *   the gateway's own cookies never reach it;
  * - logout ends the session and, when the provider asks for it, the provider session.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import type { CachedDirectory } from '../directory/cached-directory.js';
-import type { ClientRecord } from '../directory/types.js';
+import { NOT_CACHED, type CachedDirectory } from '../directory/cached-directory.js';
+import type { ClientRecord, TenantRecord } from '../directory/types.js';
 import { GatewayError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { escapeHtml, sendPage } from '../pages/render.js';
@@ -33,10 +35,11 @@ import { readCookie, singleQueryParam } from '../routing/request-shape.js';
 import { cookieJar } from '../session/cookies.js';
 import type { SessionData, SessionStore } from '../session/types.js';
 import type { CallbackParams } from '../tenancy/callback.js';
-import { sessionValidOnHost, transactionMatches } from '../tenancy/isolation.js';
+import { providerOfSession, sessionValidOnHost, transactionMatches } from '../tenancy/isolation.js';
 import type { ClientRegistry } from './client-registry.js';
-import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, FlowError, type LoginTransaction } from './flow.js';
-import { claimsToIdentity } from './identity.js';
+import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, type LoginTransaction } from './flow.js';
+import { providerFailure } from './provider-failure.js';
+import { claimsToIdentity, regroup } from './identity.js';
 import type { Sealer } from './seal.js';
 
 /** Settings of authenticate mode. */
@@ -122,35 +125,47 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
   const txCookie = jar.name(`${opts.sessionCookie}_tx`);
   const hiddenCookies = [sessionCookie, txCookie] as const;
   const { metrics } = opts;
-  /** A session's identity never changes: its upstream headers are built once per session id. */
-  const headersBySession = new Map<string, Record<string, string>>();
-  const identityOf = (session: LoadedSession): Record<string, string> => {
-    let headers = headersBySession.get(session.id);
-    if (!headers) {
-      headers = identityHeaders(session.data);
-      if (headersBySession.size >= IDENTITY_HEADER_CACHE_MAX) headersBySession.clear();
-      headersBySession.set(session.id, headers);
-    }
-    return headers;
-  };
+  /**
+   * The upstream headers of each live session, with the tenant record they were
+   * computed under: when the directory hands out a new record (any write to the
+   * company or its providers), groups and admin are recomputed.
+   */
+  const headersBySession = new Map<string, { record: TenantRecord; headers: Record<string, string> }>();
+  const identityOf = (session: LoadedSession): Record<string, string> => headersBySession.get(session.id)?.headers ?? identityHeaders(session.data);
 
-  const refuse = (ctx: SiteContext, reply: FastifyReply, status: number, tenant: string, reason: LoginReason, message: string, detail?: string) => {
+  const refuse = (ctx: SiteContext, reply: FastifyReply, status: number, tenant: string, reason: LoginReason, message: string, detail?: string, providerError?: string) => {
     const outcome = status >= 500 ? 'error' : 'refused';
     metrics.loginOutcome(tenant, outcome, reason);
-    reply.request.log.warn({ audit: 'login', tenant, outcome, reason, detail }, 'login refused');
+    reply.request.log.warn({ audit: 'login', tenant, outcome, reason, detail, ...(providerError ? { providerError } : {}) }, 'login refused');
     reply.header('set-cookie', jar.clear(txCookie));
     if (status === 503) reply.header('retry-after', '10');
     return sendPage(reply, status, {
-      title: status === 403 ? 'Access denied' : status >= 500 ? 'Sign-in is unavailable' : 'Sign-in could not be completed',
+      title: status === 403 ? 'Access denied' : status === 502 ? 'Sign-in is misconfigured' : status >= 500 ? 'Sign-in is unavailable' : 'Sign-in could not be completed',
       paragraphs: [message.charAt(0).toUpperCase() + message.slice(1)],
       link: { href: loginLocation(tenant, {}), text: 'Back to sign-in' },
       ...(tenant ? { tenantName: ctx.site.tenant?.company.sso.display_name ?? tenant } : {}),
     });
   };
 
-  /** Accepts the session read for this request when it is valid on this host. */
-  function acceptSession(ctx: SiteContext, id: string, data: Readonly<SessionData> | undefined): LoadedSession | null {
-    if (!data || !sessionValidOnHost(data.tenant, ctx.site.tenant?.company.sso.tenant)) return null;
+  /** Ends a session the directory no longer backs (best effort: it is refused either way). */
+  function drop(id: string, data: Readonly<SessionData>, why: string): null {
+    headersBySession.delete(id);
+    opts.log?.warn({ audit: 'session', tenant: data.tenant, subject: data.identity.subject, reason: why }, 'session ended: the directory no longer backs it');
+    opts.sessions.destroy(id).then(() => opts.metrics.sessionsEnded('tenant_deleted', 1), () => undefined);
+    return null;
+  }
+
+  /** Accepts a session that is valid on this host and still backed by the directory's current record of its tenant. */
+  function settle(id: string, data: Readonly<SessionData>, record: TenantRecord | undefined): LoadedSession | null {
+    const provider = providerOfSession(data, record);
+    if (!provider || !record) return drop(id, data, 'tenant_or_provider_gone');
+    const known = headersBySession.get(id);
+    if (known?.record !== record) {
+      const identity = data.idpGroups ? regroup(data.identity, data.idpGroups, provider.configuration, record.company.sso) : data.identity;
+      if (!identity) return drop(id, data, 'no_group');
+      if (headersBySession.size >= IDENTITY_HEADER_CACHE_MAX) headersBySession.clear();
+      headersBySession.set(id, { record, headers: identityHeaders({ ...data, identity }) });
+    }
     const t = now();
     if (t - data.lastSeenAt > TOUCH_EVERY_MS) {
       opts.sessions.touch(id, t, opts.idleSeconds).catch((err: unknown) => {
@@ -160,7 +175,14 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     return { id, data };
   }
 
-  /** The request's valid session: at once with a store that holds sessions in this process, later otherwise. */
+  function acceptSession(ctx: SiteContext, id: string, data: Readonly<SessionData> | undefined): LoadedSession | null | Promise<LoadedSession | null> {
+    if (!data || !sessionValidOnHost(data.tenant, ctx.site.tenant?.company.sso.tenant)) return null;
+    const record = ctx.site.tenant ?? opts.directory.peek('tenant', data.tenant);
+    if (record !== NOT_CACHED) return settle(id, data, record);
+    return opts.directory.tenant(data.tenant).then((r) => settle(id, data, r));
+  }
+
+  /** The request's valid session: at once when the store and the directory can tell, later otherwise. */
   function load(ctx: SiteContext): LoadedSession | null | Promise<LoadedSession | null> {
     const id = readCookie(ctx.headers.cookie, sessionCookie);
     if (!id) return null;
@@ -197,7 +219,8 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
         config = await opts.registry.get(provider, tenantId);
       } catch (err) {
         reply.request.log.error({ tenant: tenantId, err: err instanceof GatewayError ? err.detail ?? err.message : String(err) }, 'identity provider unavailable');
-        return refuse(ctx, reply, 503, tenantId, 'provider_unavailable', "The organisation's identity provider cannot be reached. Please try again in a moment.");
+        const f = providerFailure(err);
+        return refuse(ctx, reply, f.status, tenantId, f.reason, f.message, f.detail, f.providerError);
       }
       const clientId = provider.configuration.client_id;
       const redirectUri = `${ctx.site.origin}/callback_${encodeURIComponent(clientId)}`;
@@ -241,21 +264,16 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       if (!tenant) return refuse(ctx, reply, 400, tenantId, 'unknown_tenant', 'This organisation is no longer set up for sign-in.');
       let result;
       try {
-        const config = await opts.registry.get(client.provider, tenantId);
-        result = await finishLogin(config, {
+        result = await finishLogin(await opts.registry.client(client.provider, tenantId), {
           callbackUrl: callbackUrlOf(ctx.site.origin, ctx.path, params),
           transaction: sealed.tx,
           expectedRedirectUri: sealed.redirectUri,
         });
       } catch (err) {
-        const fe = err instanceof FlowError ? err : undefined;
-        const status = fe ? fe.statusCode : err instanceof GatewayError ? err.statusCode : 503;
-        const reason: LoginReason = fe?.reason ?? 'provider_unavailable';
-        return refuse(ctx, reply, status >= 500 ? 503 : 400, tenantId, reason,
-          status >= 500 ? "The organisation's identity provider cannot be reached. Please try again in a moment." : 'The sign-in response could not be verified. Please start again.',
-          fe?.detail ?? (err instanceof Error ? err.message : undefined));
+        const f = providerFailure(err);
+        return refuse(ctx, reply, f.status, tenantId, f.reason, f.message, f.detail, f.providerError);
       }
-      const decided = claimsToIdentity(result.claims, client.provider.configuration, tenant.company.sso);
+      const decided = claimsToIdentity(result.claims, client.provider.configuration, tenant.company.sso, client.provider.provider);
       if (!decided.ok) {
         return refuse(ctx, reply, 403, tenantId, decided.refusal.reason, decided.refusal.message, decided.refusal.detail);
       }
@@ -264,9 +282,12 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       const t = now();
       const data: SessionData = {
         identity: decided.identity,
+        idpGroups: decided.idpGroups,
         tenant: tenant.company.sso.tenant,
         company: tenant.company.company,
         clientId,
+        providerId: client.provider.configuration.id,
+        ...(typeof result.claims['sid'] === 'string' ? { sid: result.claims['sid'] } : {}),
         idToken: result.idToken,
         ...(result.accessToken ? { accessToken: result.accessToken } : {}),
         ...(result.refreshToken ? { refreshToken: result.refreshToken } : {}),
@@ -289,6 +310,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       reply.header('set-cookie', jar.clear(sessionCookie)).header('cache-control', 'no-store');
       if (!session) return reply.redirect(hostTenant ? loginLocation(hostTenant, {}) : '/login', 302);
       await opts.sessions.destroy(session.id);
+      opts.metrics.sessionsEnded('logout', 1);
       headersBySession.delete(session.id);
       const { data } = session;
       reply.request.log.info({ audit: 'logout', tenant: data.tenant, subject: data.identity.subject }, 'logout');

@@ -1,31 +1,50 @@
 /**
- * One OpenID Connect client configuration per saved provider, discovered once and
- * shared.
+ * One OpenID Connect client per saved provider, discovered once and shared: its
+ * openid-client configuration, its signing keys, its client authentication.
  *
  * Rules:
  * - The issuer is `configuration.issuer`, else derived from a Keycloak
  *   `authorization_endpoint` (`.../realms/R/protocol/openid-connect/auth` -> `.../realms/R`);
  *   without one the provider cannot be used (ID tokens could not be checked).
- * - Every identity provider URL is https, except on loopback hosts (127.0.0.0/8,
- *   ::1, localhost), where http is accepted; nothing is requested from a URL that
- *   breaks this rule.
- * - Endpoints saved with the provider win over discovered ones.
- * - A configuration is cached per client_id until the provider record changes
+ * - Every request to a provider goes through {@link createProviderFetch}: https on
+ *   public addresses (checked after DNS resolution), http and private addresses only
+ *   with `insecureAllowPrivateProviders`; nothing is requested from a URL that breaks this.
+ * - Endpoints saved with the provider win over discovered ones. A discovered endpoint
+ *   must be on the issuer's origin; one that is not is refused with a log line naming
+ *   it (the login fails for a required endpoint, an optional one is dropped) unless the
+ *   provider configuration lists it.
+ * - Client authentication: `token_endpoint_auth_method` when configured, else the
+ *   first of client_secret_basic, client_secret_post, private_key_jwt, none that the
+ *   provider announces (basic when it announces nothing) and the gateway can do.
+ *   Basic credentials leave the unreserved characters (`-`, `.`, `_`, `~`) as they are.
+ * - ID tokens are verified against the provider's JWKS ({@link ProviderKeys}, kept
+ *   per provider across rediscoveries while `jwks_uri` is unchanged).
+ * - A client is cached per client_id until the provider record changes
  *   (`updatedAt` or any configuration field) or `invalidate` is called; it is
  *   rediscovered in the background after `refreshSeconds`, the old one serving
  *   meanwhile and for as long as the provider fails.
  * - A failing provider is retried with exponential backoff (1 s, 2 s, 4 s, ... up to
  *   `retryMaxSeconds`); in between, `get` fails at once without a request. Concurrent
  *   calls for one provider share one discovery. Every request has `httpTimeoutMs`.
- * - Failures surface as `GatewayError(PROVIDER_UNAVAILABLE, 503)`; the cause is only
- *   in `detail`. The client secret never appears in errors or logs.
+ * - Failures surface as `GatewayError(PROVIDER_UNAVAILABLE, 503)`, or
+ *   `PROVIDER_MISCONFIGURED` (502) when the saved configuration cannot work; the cause
+ *   is only in `detail`. The client secret never appears in errors or logs.
  */
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import type { Provider, ProviderConfiguration } from '../directory/types.js';
+import type { Provider, ProviderConfiguration, TokenEndpointAuthMethod } from '../directory/types.js';
 import { ErrorCodes, GatewayError } from '../errors.js';
 import type { ProviderCall } from '../observability/metrics.js';
 import type { ProviderFetchHook } from '../observability/provider-calls.js';
+import { checkProviderUrl } from '../tenancy/provider-url.js';
+import { ASYMMETRIC_ALGORITHMS, ProviderKeys } from './jwks.js';
+import { createProviderFetch } from './provider-fetch.js';
+
+/** A key the gateway holds for `private_key_jwt` client authentication. */
+export interface ClientAssertionKey {
+  key: CryptoKey;
+  kid: string;
+}
 
 /** Options of {@link ClientRegistry}. */
 export interface ClientRegistryOptions {
@@ -35,13 +54,31 @@ export interface ClientRegistryOptions {
   retryMaxSeconds: number;
   /** Age after which a working configuration is rediscovered in the background, in seconds (default 3600). */
   refreshSeconds?: number;
+  /** `oidc.insecureAllowPrivateProviders`: http and loopback/private/link-local providers (default false). */
+  insecureAllowPrivateProviders?: boolean;
+  /** The key for `private_key_jwt`, when the gateway holds one. */
+  clientAssertionKey?: ClientAssertionKey;
+  /** Least time between two JWKS refetches caused by an unknown `kid` (default 30 s). */
+  jwksRefetchCooldownMs?: number;
   /** Clock in milliseconds since the epoch (default `Date.now`). */
   now?: () => number;
   log?: { warn(obj: object, msg: string): void };
-  /** Fetch implementation for every request to identity providers (default global `fetch`). */
+  /** Fetch implementation for every request to identity providers (default: a guarded undici fetch). */
   fetch?: typeof fetch;
   /** Observes every request to identity providers (metrics, traces). */
   instrument?: ProviderFetchHook;
+}
+
+/** A provider ready for logins. */
+export interface ProviderClient {
+  config: oidc.Configuration;
+  /** The saved configuration this client was built from. */
+  provider: ProviderConfiguration;
+  issuer: string;
+  keys: ProviderKeys;
+  authMethod: TokenEndpointAuthMethod;
+  /** Algorithms an ID token may be signed with. */
+  idTokenAlgorithms: readonly string[];
 }
 
 /** Server metadata fields that a saved provider may set, and that must be safe URLs. */
@@ -53,9 +90,42 @@ const ENDPOINTS = [
   'revocation_endpoint',
   'end_session_endpoint',
 ] as const;
-const REQUIRED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const;
+const REQUIRED_ENDPOINTS: ReadonlyArray<(typeof ENDPOINTS)[number]> = ['authorization_endpoint', 'token_endpoint', 'jwks_uri'];
 
-import { checkProviderUrl } from '../tenancy/provider-url.js';
+/** Order in which a client authentication method is picked from what discovery announces. */
+export const AUTH_METHOD_PREFERENCE: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+
+/**
+ * The client authentication method for a provider: the configured one, else the
+ * first of {@link AUTH_METHOD_PREFERENCE} the provider announces (basic when it
+ * announces nothing) that the gateway can do. Pure.
+ */
+export function chooseAuthMethod(
+  cfg: Pick<ProviderConfiguration, 'token_endpoint_auth_method' | 'client_secret'>,
+  announced: readonly string[] | undefined,
+  holdsKey: boolean,
+): TokenEndpointAuthMethod {
+  if (cfg.token_endpoint_auth_method) return cfg.token_endpoint_auth_method;
+  const can = (m: TokenEndpointAuthMethod) => (m === 'private_key_jwt' ? holdsKey : m === 'none' ? !cfg.client_secret : !!cfg.client_secret);
+  const offered = announced && announced.length ? announced : ['client_secret_basic'];
+  return AUTH_METHOD_PREFERENCE.find((m) => offered.includes(m) && can(m)) ?? (cfg.client_secret ? 'client_secret_basic' : holdsKey ? 'private_key_jwt' : 'none');
+}
+
+/**
+ * Encodes a client_id or secret for HTTP Basic (RFC 6749 2.3.1): every character but
+ * the unreserved `A-Z a-z 0-9 - . _ ~` percent-encoded, so `umbrella-client` stays
+ * `umbrella-client` for providers that do not decode.
+ */
+export function encodeBasicCredential(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function clientSecretBasic(clientId: string, secret: string): oidc.ClientAuth {
+  const value = `Basic ${Buffer.from(`${encodeBasicCredential(clientId)}:${encodeBasicCredential(secret)}`).toString('base64')}`;
+  return (_as, _client, _body, headers) => {
+    headers.set('authorization', value);
+  };
+}
 
 const KEYCLOAK_AUTH = /^(.*\/realms\/[^/]+)\/protocol\/openid-connect\/auth\/?$/;
 
@@ -79,14 +149,33 @@ export function deriveIssuer(cfg: Pick<ProviderConfiguration, 'issuer' | 'author
 
 interface Entry {
   fingerprint: string;
-  config?: oidc.Configuration;
+  client?: ProviderClient;
+  keys?: ProviderKeys;
   configuredAt: number;
-  pending?: Promise<oidc.Configuration>;
+  pending?: Promise<ProviderClient>;
   failures: number;
   retryAt: number;
   error?: GatewayError;
   /** External tenant of the provider, for metrics and traces. */
   tenant?: string;
+}
+
+/** Metadata endpoints and the call each one is. */
+const CALLS: ReadonlyArray<[keyof oidc.ServerMetadata, ProviderCall]> = [
+  ['token_endpoint', 'token'],
+  ['userinfo_endpoint', 'userinfo'],
+  ['jwks_uri', 'jwks'],
+  ['revocation_endpoint', 'revocation'],
+];
+
+/** A fetch that reports each request to `hook`: discovery until the endpoints are known, then the call its URL is. */
+function instrumentedFetch(impl: typeof fetch, hook: ProviderFetchHook, entry: Entry, calls: Map<string, ProviderCall>): typeof fetch {
+  return ((url: string | URL, init: RequestInit = {}) => {
+    const href = String(url);
+    const q = href.indexOf('?');
+    const call = calls.size === 0 ? 'discovery' : (calls.get(q < 0 ? href : href.slice(0, q)) ?? 'other');
+    return hook(entry.tenant, call, href, init, (sent) => impl(url, sent));
+  }) as typeof fetch;
 }
 
 function fingerprint(provider: Provider): string {
@@ -114,34 +203,12 @@ function unavailable(detail: string, cause?: unknown): GatewayError {
   });
 }
 
-/** A fetch that gives up after `ms`, whatever signal the caller passed. */
-function timedFetch(impl: typeof fetch, ms: number): oidc.CustomFetch {
-  return (url, init) => {
-    const timeout = AbortSignal.timeout(ms);
-    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
-    return impl(url, { ...init, signal } as RequestInit);
-  };
+/** The saved configuration cannot work whatever the provider does: an operator must fix it. */
+export function misconfigured(detail: string, cause?: unknown): GatewayError {
+  return new GatewayError(ErrorCodes.PROVIDER_MISCONFIGURED, 502, "the organisation's sign-in is misconfigured", { detail, cause });
 }
 
-/** Metadata endpoints and the call each one is. */
-const CALLS: ReadonlyArray<[keyof oidc.ServerMetadata, ProviderCall]> = [
-  ['token_endpoint', 'token'],
-  ['userinfo_endpoint', 'userinfo'],
-  ['jwks_uri', 'jwks'],
-  ['revocation_endpoint', 'revocation'],
-];
-
-/** A fetch that reports each request to `hook`: discovery until the endpoints are known, then the call its URL is. */
-function instrumentedFetch(impl: typeof fetch, hook: ProviderFetchHook, entry: Entry, calls: Map<string, ProviderCall>): typeof fetch {
-  return ((url: string | URL, init: RequestInit = {}) => {
-    const href = String(url);
-    const q = href.indexOf('?');
-    const call = calls.size === 0 ? 'discovery' : (calls.get(q < 0 ? href : href.slice(0, q)) ?? 'other');
-    return hook(entry.tenant, call, href, init, (sent) => impl(url, sent));
-  }) as typeof fetch;
-}
-
-/** Per-provider openid-client configurations, discovered lazily and cached. */
+/** Per-provider OpenID Connect clients, discovered lazily and cached. */
 export class ClientRegistry {
   readonly #entries = new Map<string, Entry>();
   readonly #timeoutMs: number;
@@ -150,6 +217,10 @@ export class ClientRegistry {
   readonly #now: () => number;
   readonly #log: { warn(obj: object, msg: string): void } | undefined;
   readonly #fetch: typeof fetch;
+  readonly #closeFetch: () => Promise<void>;
+  readonly #insecure: boolean;
+  readonly #assertionKey: ClientAssertionKey | undefined;
+  readonly #jwksCooldownMs: number | undefined;
   readonly #instrument: ProviderFetchHook | undefined;
 
   constructor(opts: ClientRegistryOptions) {
@@ -158,16 +229,40 @@ export class ClientRegistry {
     this.#refreshMs = (opts.refreshSeconds ?? 3600) * 1000;
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
-    this.#fetch = opts.fetch ?? globalThis.fetch;
+    this.#insecure = opts.insecureAllowPrivateProviders === true;
+    this.#assertionKey = opts.clientAssertionKey;
+    this.#jwksCooldownMs = opts.jwksRefetchCooldownMs;
     this.#instrument = opts.instrument;
+    const pf = createProviderFetch({ timeoutMs: this.#timeoutMs, insecureAllowPrivate: this.#insecure, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+    this.#fetch = pf.fetch;
+    this.#closeFetch = () => pf.close();
+  }
+
+  /** Whether http and non-public provider addresses are allowed. */
+  get insecureAllowPrivateProviders(): boolean {
+    return this.#insecure;
+  }
+
+  /** Whether the gateway holds a key for `private_key_jwt`. */
+  get holdsClientAssertionKey(): boolean {
+    return this.#assertionKey !== undefined;
   }
 
   /**
-   * The client configuration of a provider, discovered on first use.
-   * @throws GatewayError PROVIDER_UNAVAILABLE (503) when the provider is
-   *   misconfigured, unreachable, or backing off after a failure.
+   * The openid-client configuration of a provider, discovered on first use.
+   * @throws GatewayError PROVIDER_UNAVAILABLE (503) or PROVIDER_MISCONFIGURED (502).
    */
   get(provider: Provider, tenant?: string): Promise<oidc.Configuration> {
+    return this.client(provider, tenant).then((c) => c.config);
+  }
+
+  /**
+   * The client of a provider (configuration, keys, client authentication), discovered on first use.
+   * @throws GatewayError PROVIDER_UNAVAILABLE (503) when the provider is unreachable
+   *   or backing off after a failure; PROVIDER_MISCONFIGURED (502) when the saved
+   *   configuration cannot work.
+   */
+  client(provider: Provider, tenant?: string): Promise<ProviderClient> {
     const clientId = provider.configuration.client_id;
     const fp = fingerprint(provider);
     let entry = this.#entries.get(clientId);
@@ -177,36 +272,42 @@ export class ClientRegistry {
     }
     if (tenant !== undefined) entry.tenant = tenant;
     const now = this.#now();
-    if (entry.config) {
+    if (entry.client) {
       if (now - entry.configuredAt >= this.#refreshMs && !entry.pending && now >= entry.retryAt) {
         this.#start(entry, provider).catch(() => {
-          // Logged in #start; the current configuration keeps serving.
+          // Logged in #start; the current client keeps serving.
         });
       }
-      return Promise.resolve(entry.config);
+      return Promise.resolve(entry.client);
     }
     if (entry.pending) return entry.pending;
     if (entry.error && now < entry.retryAt) return Promise.reject(entry.error);
     return this.#start(entry, provider);
   }
 
-  /** Forgets the configuration of one client_id, or of all when none is given. */
+  /** Forgets the client of one client_id, or of all when none is given. */
   invalidate(clientId?: string): void {
     if (clientId === undefined) this.#entries.clear();
     else this.#entries.delete(clientId);
   }
 
-  #start(entry: Entry, provider: Provider): Promise<oidc.Configuration> {
+  /** Releases the connections to identity providers. */
+  close(): Promise<void> {
+    return this.#closeFetch();
+  }
+
+  #start(entry: Entry, provider: Provider): Promise<ProviderClient> {
     const cfg = provider.configuration;
-    const pending = this.#discover(cfg, entry).then(
-      (config) => {
-        entry.config = config;
+    const pending = this.#discover(provider, entry).then(
+      (client) => {
+        entry.client = client;
+        entry.keys = client.keys;
         entry.configuredAt = this.#now();
         entry.failures = 0;
         entry.retryAt = 0;
         delete entry.error;
         delete entry.pending;
-        return config;
+        return client;
       },
       (err: unknown) => {
         const error = err instanceof GatewayError ? err : unavailable(describe(err), err);
@@ -223,7 +324,7 @@ export class ClientRegistry {
             clientId: cfg.client_id,
             failures: entry.failures,
             retryInSeconds: delayMs / 1000,
-            stale: entry.config !== undefined,
+            stale: entry.client !== undefined,
             detail: error.detail,
           },
           'identity provider configuration failed',
@@ -235,33 +336,35 @@ export class ClientRegistry {
     return pending;
   }
 
-  async #discover(cfg: ProviderConfiguration, entry: Entry): Promise<oidc.Configuration> {
+  async #discover(provider: Provider, entry: Entry): Promise<ProviderClient> {
+    const cfg = provider.configuration;
     const who = `provider ${JSON.stringify(cfg.id)} (client_id ${JSON.stringify(cfg.client_id)})`;
+    const policy = { insecureAllowPrivate: this.#insecure };
     const issuer = deriveIssuer(cfg);
     if (!issuer) {
-      throw unavailable(
+      throw misconfigured(
         `${who} has no issuer: set configuration.issuer, or a Keycloak authorization_endpoint (.../realms/<realm>/protocol/openid-connect/auth)`,
       );
     }
-    const issuerProblem = checkProviderUrl(issuer);
-    if (issuerProblem) throw unavailable(`${who}: issuer ${issuer} ${issuerProblem}`);
+    const issuerProblem = checkProviderUrl(issuer, policy);
+    if (issuerProblem) throw misconfigured(`${who}: issuer ${issuer} ${issuerProblem}`);
     const overrides: Partial<Record<(typeof ENDPOINTS)[number], string>> = {};
     for (const key of ENDPOINTS) {
       const value = cfg[key];
       if (!value) continue;
-      const problem = checkProviderUrl(value);
-      if (problem) throw unavailable(`${who}: ${key} ${value} ${problem}`);
+      const problem = checkProviderUrl(value, policy);
+      if (problem) throw misconfigured(`${who}: ${key} ${value} ${problem}`);
       overrides[key] = value;
     }
 
     const issuerUrl = new URL(issuer);
-    const calls = new Map<string, ProviderCall>();
-    const customFetch = timedFetch(this.#instrument ? instrumentedFetch(this.#fetch, this.#instrument, entry, calls) : this.#fetch, this.#timeoutMs);
     const timeout = Math.ceil(this.#timeoutMs / 1000);
+    const calls = new Map<string, ProviderCall>();
+    const providerFetch = this.#instrument ? instrumentedFetch(this.#fetch, this.#instrument, entry, calls) : this.#fetch;
     let discovered: oidc.Configuration;
     try {
       discovered = await oidc.discovery(issuerUrl, cfg.client_id, undefined, oidc.None(), {
-        [oidc.customFetch]: customFetch,
+        [oidc.customFetch]: providerFetch as unknown as oidc.CustomFetch,
         timeout,
         execute: issuerUrl.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
       });
@@ -270,38 +373,64 @@ export class ClientRegistry {
     }
 
     const { supportsPKCE: _helper, ...found } = discovered.serverMetadata();
-    const metadata: oidc.ServerMetadata = { ...found, ...overrides };
-    let insecure = false;
+    const metadata: { -readonly [K in keyof oidc.ServerMetadata]: oidc.ServerMetadata[K] } = { ...found };
+    let insecure = issuerUrl.protocol === 'http:';
     for (const key of ENDPOINTS) {
-      const value = metadata[key];
-      if (value === undefined) continue;
-      const problem = typeof value === 'string' ? checkProviderUrl(value) : 'is not a string';
-      if (problem) throw unavailable(`${who}: discovered ${key} ${String(value)} ${problem}`);
-      if ((value as string).startsWith('http:')) insecure = true;
+      if (overrides[key] !== undefined) {
+        metadata[key] = overrides[key];
+      } else if (metadata[key] !== undefined) {
+        const value = metadata[key];
+        let problem = typeof value === 'string' ? checkProviderUrl(value, policy) : 'is not a string';
+        if (!problem && typeof value === 'string' && new URL(value).origin !== issuerUrl.origin) {
+          problem = `is not on the issuer's origin ${issuerUrl.origin} (list it in the provider configuration to allow it)`;
+        }
+        if (problem) {
+          const line = `${who}: discovered ${key} ${String(value)} ${problem}`;
+          if (REQUIRED_ENDPOINTS.includes(key)) throw misconfigured(line);
+          this.#log?.warn({ company: provider.company, providerId: cfg.id, clientId: cfg.client_id, endpoint: key, detail: line }, 'discovered endpoint refused');
+          delete metadata[key];
+          continue;
+        }
+      }
+      const url = metadata[key];
+      if (typeof url === 'string' && url.startsWith('http:')) insecure = true;
     }
     const missing = REQUIRED_ENDPOINTS.filter((key) => !metadata[key]);
-    if (missing.length) throw unavailable(`${who}: no ${missing.join(', ')} in the discovery document or the saved configuration`);
+    if (missing.length) throw misconfigured(`${who}: no ${missing.join(', ')} in the discovery document or the saved configuration`);
 
-    const config = new oidc.Configuration(
-      metadata,
-      cfg.client_id,
-      cfg.client_secret ? { client_secret: cfg.client_secret } : {},
-      this.#clientAuth(cfg, metadata),
-    );
-    for (const [key, call] of CALLS) if (typeof metadata[key] === 'string') calls.set(metadata[key] as string, call);
+    const authMethod = chooseAuthMethod(cfg, metadata.token_endpoint_auth_methods_supported, this.#assertionKey !== undefined);
+    const clientMetadata: Partial<oidc.ClientMetadata> = {};
+    if (cfg.client_secret && authMethod !== 'private_key_jwt' && authMethod !== 'none') clientMetadata.client_secret = cfg.client_secret;
+    if (cfg.id_token_signed_response_alg) clientMetadata.id_token_signed_response_alg = cfg.id_token_signed_response_alg;
+    const config = new oidc.Configuration(metadata, cfg.client_id, clientMetadata, this.#clientAuth(who, cfg, authMethod));
+    for (const [key, call] of CALLS) {
+      const url = metadata[key];
+      if (typeof url === 'string') calls.set(url, call);
+    }
     config.timeout = timeout;
-    config[oidc.customFetch] = customFetch;
+    config[oidc.customFetch] = providerFetch as unknown as oidc.CustomFetch;
     if (insecure) oidc.allowInsecureRequests(config);
-    return config;
+
+    const jwksUri = metadata.jwks_uri as string;
+    const keys =
+      entry.keys && entry.keys.jwksUri === jwksUri
+        ? entry.keys
+        : new ProviderKeys({ jwksUri, fetch: providerFetch, now: this.#now, ...(this.#jwksCooldownMs !== undefined ? { refetchCooldownMs: this.#jwksCooldownMs } : {}) });
+    const idTokenAlgorithms = cfg.id_token_signed_response_alg ? [cfg.id_token_signed_response_alg] : ASYMMETRIC_ALGORITHMS;
+    return { config, provider: cfg, issuer: metadata.issuer, keys, authMethod, idTokenAlgorithms };
   }
 
-  /** client_secret_basic unless the provider only announces client_secret_post. */
-  #clientAuth(cfg: ProviderConfiguration, metadata: oidc.ServerMetadata): oidc.ClientAuth {
-    if (!cfg.client_secret) return oidc.None();
-    const supported = metadata.token_endpoint_auth_methods_supported;
-    if (supported && !supported.includes('client_secret_basic') && supported.includes('client_secret_post')) {
-      return oidc.ClientSecretPost(cfg.client_secret);
+  #clientAuth(who: string, cfg: ProviderConfiguration, method: TokenEndpointAuthMethod): oidc.ClientAuth {
+    switch (method) {
+      case 'client_secret_basic':
+      case 'client_secret_post':
+        if (!cfg.client_secret) throw misconfigured(`${who}: token_endpoint_auth_method ${method} needs a client_secret`);
+        return method === 'client_secret_post' ? oidc.ClientSecretPost(cfg.client_secret) : clientSecretBasic(cfg.client_id, cfg.client_secret);
+      case 'private_key_jwt':
+        if (!this.#assertionKey) throw misconfigured(`${who}: token_endpoint_auth_method private_key_jwt needs oidc.clientAssertionKeyFile`);
+        return oidc.PrivateKeyJwt({ key: this.#assertionKey.key, kid: this.#assertionKey.kid });
+      default:
+        return oidc.None();
     }
-    return oidc.ClientSecretBasic(cfg.client_secret);
   }
 }

@@ -7,14 +7,26 @@
  *   sent to the provider; a callback for another redirect URI is refused too.
  * - The token request carries the redirect URI of the transaction, whatever host the
  *   callback arrived on; an ID token is required; openid-client checks `iss`
- *   (response parameter and ID token), `aud`, expiry, signature and `nonce`.
+ *   (response parameter and ID token), `aud`, expiry and `nonce`; the signature is
+ *   verified here against the provider's JWKS ({@link verifyProviderJwt}: asymmetric
+ *   algorithms only, HS256 only when the provider configuration asks for it).
+ * - Claims (`claims_source`, default `both`): with `both`, when the ID token lacks a
+ *   claim the configuration reads (tenant, name, email, groups when enabled) and the
+ *   provider has a userinfo endpoint, userinfo is called with the access token and its
+ *   claims fill what the ID token lacks; with `userinfo` it is always called and its
+ *   claims win over the ID token's, except the token's own (`iss`, `aud`, `exp`, ...).
+ *   Userinfo's `sub` must equal the ID token's.
  * - Failures become a {@link FlowError}: 400 for a callback that is forged, replayed,
- *   stale or refused by the provider; 503 when the provider fails or is misconfigured.
+ *   stale or refused by the provider; 502 when the saved configuration cannot work
+ *   (`invalid_client`, `unauthorized_client`); 503 when the provider fails.
  *   Its `detail` names the check that failed, never a code or a token.
  */
 import { timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { ErrorCodes, GatewayError } from '../errors.js';
+import type { ProviderClient } from './client-registry.js';
+import { DEFAULT_CLAIMS, readClaim } from './identity.js';
+import { JwtCheckError, verifyProviderJwt } from './jwks.js';
 
 /** What must survive, sealed, between the authorization request and the callback. */
 export interface LoginTransaction {
@@ -38,19 +50,25 @@ export type FlowErrorReason =
   /** The provider answered with an OAuth error (e.g. `access_denied` in the callback, `invalid_client`). */
   | 'provider_error'
   /** The provider could not be reached, timed out, or answered 5xx. */
-  | 'provider_unavailable';
+  | 'provider_unavailable'
+  /** The provider refused the gateway itself (`invalid_client`, ...): the saved configuration is wrong. */
+  | 'provider_misconfigured';
 
-/** A failed login step: `statusCode` 400 (`BAD_CALLBACK`) or 503 (`PROVIDER_UNAVAILABLE`). */
+/** A failed login step: `statusCode` 400 (`BAD_CALLBACK`), 502 (`PROVIDER_MISCONFIGURED`) or 503 (`PROVIDER_UNAVAILABLE`). */
 export class FlowError extends GatewayError {
   readonly reason: FlowErrorReason;
   /** The OAuth `error` code returned by the provider, when there was one. */
   readonly oauthError: string | undefined;
 
-  constructor(reason: FlowErrorReason, status: 400 | 503, detail: string, options?: { cause?: unknown; oauthError?: string }) {
+  constructor(reason: FlowErrorReason, status: 400 | 502 | 503, detail: string, options?: { cause?: unknown; oauthError?: string }) {
     super(
-      status === 400 ? ErrorCodes.BAD_CALLBACK : ErrorCodes.PROVIDER_UNAVAILABLE,
+      status === 400 ? ErrorCodes.BAD_CALLBACK : status === 502 ? ErrorCodes.PROVIDER_MISCONFIGURED : ErrorCodes.PROVIDER_UNAVAILABLE,
       status,
-      status === 400 ? 'the login could not be completed; please start again' : "the tenant's identity provider is unavailable",
+      status === 400
+        ? 'the login could not be completed; please start again'
+        : status === 502
+          ? "the organisation's sign-in is misconfigured"
+          : "the tenant's identity provider is unavailable",
       { detail, cause: options?.cause },
     );
     this.reason = reason;
@@ -75,6 +93,10 @@ export interface RevocableTokens {
 
 /** OAuth error codes that mean "try later" rather than "refused". */
 const UNAVAILABLE_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
+/** OAuth error codes at the token endpoint that mean the saved client configuration is wrong. */
+const MISCONFIGURED_ERRORS = new Set(['invalid_client', 'unauthorized_client', 'unsupported_grant_type']);
+/** Claims of the ID token itself, never taken from userinfo. */
+const TOKEN_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'azp', 'auth_time', 'at_hash', 'c_hash', 'acr', 'amr', 'sid', 'jti']);
 const MAX_DETAIL = 200;
 
 function clip(value: unknown): string {
@@ -132,9 +154,10 @@ export async function startLogin(
  * @throws FlowError
  */
 export async function finishLogin(
-  config: oidc.Configuration,
+  client: ProviderClient,
   opts: { callbackUrl: URL; transaction: LoginTransaction; expectedRedirectUri: string },
 ): Promise<LoginResult> {
+  const { config } = client;
   const params = opts.callbackUrl.searchParams;
   const expected = new URL(opts.expectedRedirectUri);
   if (withoutQuery(opts.callbackUrl) !== withoutQuery(expected)) {
@@ -170,18 +193,89 @@ export async function finishLogin(
       idTokenExpected: true,
     });
   } catch (err) {
-    throw toFlowError(err);
+    throw toFlowError(err, await challengeBodyError(err));
   }
   const claims = tokens.claims();
   if (!claims || !tokens.id_token) throw new FlowError('bad_token', 400, 'the token response has no ID token');
-  const result: LoginResult = { claims: { ...claims }, idToken: tokens.id_token };
+  await verifyIdToken(client, tokens.id_token);
+  const merged = await withUserinfo(client, { ...claims }, tokens.access_token);
+  const result: LoginResult = { claims: merged, idToken: tokens.id_token };
   if (tokens.access_token) result.accessToken = tokens.access_token;
   if (tokens.refresh_token) result.refreshToken = tokens.refresh_token;
   return result;
 }
 
-/** Translates an openid-client error into a {@link FlowError}. */
-export function toFlowError(err: unknown): FlowError {
+/** Verifies an ID token's signature, algorithm, `iss` and `aud` against the provider's keys. */
+async function verifyIdToken(client: ProviderClient, idToken: string): Promise<void> {
+  try {
+    await verifyProviderJwt(idToken, {
+      keys: client.keys,
+      issuer: client.issuer,
+      audience: client.provider.client_id,
+      algorithms: client.idTokenAlgorithms,
+      ...(client.provider.client_secret ? { clientSecret: client.provider.client_secret } : {}),
+      requiredClaims: ['sub', 'exp', 'iat'],
+    });
+  } catch (err) {
+    if (err instanceof JwtCheckError && err.reason === 'jwks_unavailable') throw new FlowError('provider_unavailable', 503, err.message, { cause: err });
+    throw new FlowError('bad_token', 400, `ID token refused: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+/** The claim names the provider configuration reads. */
+function wantedClaims(cfg: ProviderClient['provider']): string[] {
+  const names = [cfg.claim_tenant || DEFAULT_CLAIMS.tenant, cfg.claim_name || DEFAULT_CLAIMS.name, cfg.claim_email || DEFAULT_CLAIMS.email];
+  if (cfg.group_enabled) names.push(cfg.claim_groups || DEFAULT_CLAIMS.groups);
+  return names;
+}
+
+/** The ID token's claims, completed from userinfo as `claims_source` says. */
+async function withUserinfo(client: ProviderClient, claims: Record<string, unknown>, accessToken: string | undefined): Promise<Record<string, unknown>> {
+  const source = client.provider.claims_source ?? 'both';
+  if (source === 'id_token' || !client.config.serverMetadata().userinfo_endpoint) return claims;
+  const lacking = wantedClaims(client.provider).some((name) => readClaim(claims, name) === undefined);
+  if (source === 'both' && !lacking) return claims;
+  if (!accessToken) {
+    if (source === 'userinfo') throw new FlowError('bad_token', 400, 'the token response has no access token to call userinfo with');
+    return claims;
+  }
+  let info: Record<string, unknown>;
+  try {
+    info = { ...(await oidc.fetchUserInfo(client.config, accessToken, claims['sub'] as string)) };
+  } catch (err) {
+    const fe = toFlowError(err);
+    if (fe.reason === 'bad_token' || fe.reason === 'bad_callback') {
+      throw new FlowError('bad_token', 400, `userinfo refused: ${fe.detail ?? fe.message}`, { cause: err });
+    }
+    throw fe;
+  }
+  const merged = { ...claims };
+  for (const [name, value] of Object.entries(info)) {
+    if (TOKEN_CLAIMS.has(name)) continue;
+    if (source === 'userinfo' || !Object.hasOwn(merged, name)) merged[name] = value;
+  }
+  return merged;
+}
+
+/**
+ * The OAuth `error` of a 401 whose `WWW-Authenticate` challenge names none: some
+ * providers (LemonLDAP::NG) put `invalid_client` only in the JSON body.
+ */
+async function challengeBodyError(err: unknown): Promise<string | undefined> {
+  if (!(err instanceof oidc.WWWAuthenticateChallengeError) || err.cause[0]?.parameters.error) return undefined;
+  try {
+    const body = (await err.response.clone().json()) as { error?: unknown };
+    return typeof body.error === 'string' && /^[\x20-\x7e]{1,64}$/.test(body.error) ? body.error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Translates an openid-client error into a {@link FlowError}.
+ * @param bodyError the OAuth error read from a challenge response's body, when its header named none.
+ */
+export function toFlowError(err: unknown, bodyError?: string): FlowError {
   if (err instanceof FlowError) return err;
   if (err instanceof oidc.ResponseBodyError) {
     const detail = `the token endpoint answered ${err.status} ${clip(err.error)}${err.error_description ? ` (${clip(err.error_description)})` : ''}`;
@@ -189,15 +283,19 @@ export function toFlowError(err: unknown): FlowError {
       return new FlowError('provider_unavailable', 503, detail, { cause: err, oauthError: err.error });
     }
     if (err.error === 'invalid_grant') return new FlowError('invalid_grant', 400, detail, { cause: err, oauthError: err.error });
+    if (MISCONFIGURED_ERRORS.has(err.error)) return new FlowError('provider_misconfigured', 502, detail, { cause: err, oauthError: err.error });
     return new FlowError('provider_error', 503, detail, { cause: err, oauthError: err.error });
   }
   if (err instanceof oidc.AuthorizationResponseError) {
     return new FlowError('provider_error', 400, `the provider answered with ${clip(err.error)}`, { cause: err, oauthError: err.error });
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) {
-    return new FlowError('provider_error', 503, `the token endpoint answered ${err.status} with an authentication challenge`, {
-      cause: err,
-    });
+    const code = err.cause[0]?.parameters.error ?? bodyError;
+    const oauth = typeof code === 'string' ? { oauthError: code } : {};
+    if (err.status === 401) {
+      return new FlowError('provider_misconfigured', 502, `the token endpoint refused the client credentials (${err.status}${code ? ` ${clip(code)}` : ''})`, { cause: err, ...oauth });
+    }
+    return new FlowError('provider_error', 503, `the token endpoint answered ${err.status} with an authentication challenge`, { cause: err, ...oauth });
   }
   if (err instanceof oidc.ClientError) {
     const inner = err.cause as { message?: string; cause?: unknown } | undefined;

@@ -26,6 +26,7 @@
 import type { CompanySso, ProviderConfiguration } from '../directory/types.js';
 import type { Identity } from '../session/types.js';
 import { tenantClaimMatches } from '../tenancy/isolation.js';
+import { claimHint } from './provider-hints.js';
 
 /** Claim names used when the provider configuration does not name them. */
 export const DEFAULT_CLAIMS = {
@@ -54,12 +55,13 @@ export interface LoginRefusal {
   detail: string;
 }
 
-/** Result of {@link claimsToIdentity}. */
-export type IdentityResult = { ok: true; identity: Identity } | { ok: false; refusal: LoginRefusal };
+/** Result of {@link claimsToIdentity}: the identity and the IdP groups it was derived from. */
+export type IdentityResult = { ok: true; identity: Identity; idpGroups: string[] } | { ok: false; refusal: LoginRefusal };
 
 const MAX_LISTED = 10;
 
-function readClaim(claims: Record<string, unknown>, name: string): unknown {
+/** A claim by name; a dotted name that is not a top-level claim is followed into nested objects. */
+export function readClaim(claims: Record<string, unknown>, name: string): unknown {
   if (Object.hasOwn(claims, name)) return claims[name];
   if (!name.includes('.')) return undefined;
   let node: unknown = claims;
@@ -119,11 +121,13 @@ export function translateGroups(idpGroups: string[], company: CompanySso): strin
  * @param claims the ID token's claims, already verified by the OIDC client.
  * @param provider the configuration of the provider that issued them.
  * @param company the SSO settings of the company the login is for.
+ * @param providerKind the saved `provider` field (`keycloak`, `okta`, ...): refusal hints use its terms.
  */
 export function claimsToIdentity(
   claims: Record<string, unknown>,
   provider: ProviderConfiguration,
   company: CompanySso,
+  providerKind?: string,
 ): IdentityResult {
   const tenant = company.tenant;
   const from = `the ID token from provider ${JSON.stringify(provider.id)} (client_id ${JSON.stringify(provider.client_id)})`;
@@ -144,7 +148,7 @@ export function claimsToIdentity(
     return refuse(
       'tenant_claim_missing',
       notInTenant,
-      `no \`${tenantClaim}\` claim in ${from}: add a mapper that puts the external tenant ID in the ID token, or set claim_tenant`,
+      `no \`${tenantClaim}\` claim in ${from}${provider.claims_source === 'id_token' ? '' : ' or its userinfo'}: ${claimHint(providerKind, 'tenant')}`,
     );
   }
   const single = Array.isArray(rawTenant) && rawTenant.length === 1 ? rawTenant[0] : rawTenant;
@@ -171,7 +175,7 @@ export function claimsToIdentity(
   const email = nonEmptyString(readClaim(claims, provider.claim_email || DEFAULT_CLAIMS.email));
   if (email !== undefined && claims['email_verified'] !== false) identity.email = email;
 
-  if (!provider.group_enabled) return { ok: true, identity };
+  if (!provider.group_enabled) return { ok: true, identity, idpGroups: [] };
 
   const prohibit = provider.group_prohibit_user_login_if_not_in_group === true;
   const groupsClaim = provider.claim_groups || DEFAULT_CLAIMS.groups;
@@ -184,7 +188,7 @@ export function claimsToIdentity(
       return refuse(
         'groups_claim_missing',
         `can't log in to tenant ${tenant}: the user's groups are unknown`,
-        `no \`${groupsClaim}\` claim (a list of group names) in ${from}: add a group mapper, set claim_groups, ` +
+        `no \`${groupsClaim}\` claim (a list of group names) in ${from}: ${claimHint(providerKind, 'groups')}, ` +
           'or turn off group_prohibit_user_login_if_not_in_group',
       );
     }
@@ -192,8 +196,7 @@ export function claimsToIdentity(
   }
 
   identity.groups = translateGroups(idpGroups, company);
-  const adminGroups = new Set(company.admin_groups ?? []);
-  identity.admin = idpGroups.some((g) => adminGroups.has(g));
+  identity.admin = isAdmin(idpGroups, company);
 
   if (prohibit && identity.groups.length === 0) {
     const known = [...tenantGroups(company)];
@@ -206,5 +209,22 @@ export function claimsToIdentity(
         (identity.admin ? '; the user is in an admin group, which alone does not admit a login' : ''),
     );
   }
-  return { ok: true, identity };
+  return { ok: true, identity, idpGroups };
+}
+
+function isAdmin(idpGroups: readonly string[], company: CompanySso): boolean {
+  const adminGroups = new Set(company.admin_groups ?? []);
+  return idpGroups.some((g) => adminGroups.has(g));
+}
+
+/**
+ * A live session's groups and admin flag under the company's current settings,
+ * recomputed from the IdP groups kept at login; undefined when the user maps to no
+ * group any more and the provider refuses such users.
+ */
+export function regroup(identity: Identity, idpGroups: readonly string[], provider: ProviderConfiguration, company: CompanySso): Identity | undefined {
+  if (!provider.group_enabled) return identity.groups.length === 0 && !identity.admin ? identity : { ...identity, groups: [], admin: false };
+  const groups = translateGroups([...idpGroups], company);
+  if (provider.group_prohibit_user_login_if_not_in_group === true && groups.length === 0) return undefined;
+  return { ...identity, groups, admin: isAdmin(idpGroups, company) };
 }

@@ -3,7 +3,7 @@
  * can meet is a page; internal details are logged, never shown.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { GatewayError, StoreUnavailableError } from '../errors.js';
+import { GatewayError, StoreUnavailableError, TooManyLookupsError } from '../errors.js';
 import { sendPage } from './render.js';
 
 const TITLES: Record<number, string> = {
@@ -25,6 +25,9 @@ export function installErrorPages(app: FastifyInstance): void {
     if (err instanceof StoreUnavailableError) {
       req.log.warn({ code: err.code, detail: err.detail }, 'request needs an engine that is unavailable');
       reply.header('retry-after', '5');
+    } else if (err instanceof TooManyLookupsError) {
+      req.log.info({ code: err.code }, 'too many lookups of unknown names from this client');
+      reply.header('retry-after', String(err.retryAfterSeconds));
     } else if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: err.code, status }, 'request refused');
     const title = TITLES[status] ?? (status >= 500 ? 'Something went wrong' : 'Request refused');

@@ -8,7 +8,7 @@
  * | api prefix    | path after `/api`                      | 404 for gateway paths under `/api`              |
  * | callback      | path, query, client, host's tenant     | 400 refusal; complete or pass a callback        |
  * | tenant login  | path, tenant, directory                | `/login` → tenant login; 404; start a login     |
- * | logout        | path (authenticate mode)               | end the session                                 |
+ * | logout        | path, method (authenticate mode)       | end the session; provider logout routes answer  |
  * | address bar   | navigation, query                      | 303 without unsafe redirect parameters          |
  * | session       | session or webapp cookie, navigation   | pass with identity; 302 to login; 401           |
  * | pass          | query                                  | pass on, unsafe `redirect` dropped              |

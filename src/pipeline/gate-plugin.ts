@@ -146,7 +146,7 @@ async function gate(app: FastifyInstance, opts: GatePluginOptions): Promise<void
     try {
       req.gate = createContext({ method: req.method, host: req.host, url: req.url, headers: req.headers, clientAddress: req.ip }, env.apiPrefix);
       const decided = decider.decideContext(req.gate);
-      if (isPromise(decided)) (decided as Promise<Decision>).then(finish, fail);
+      if (isPromise(decided)) void decided.then(finish, fail);
       else finish(decided);
     } catch (err) {
       fail(err);
@@ -159,7 +159,7 @@ async function gate(app: FastifyInstance, opts: GatePluginOptions): Promise<void
     const body = await readBody(payload, opts.bodyLimit);
     const v = body === undefined ? ({ ok: false, reason: 'too_long' } as const) : validateCallbackQuery(body);
     if (!v.ok) {
-      apply(req, reply, refuseCallback(env, ctx, v.reason, client.tenant));
+      void apply(req, reply, refuseCallback(env, ctx, v.reason, client.tenant));
       return Readable.from([]);
     }
     if (handlers) {

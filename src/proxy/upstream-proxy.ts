@@ -9,13 +9,15 @@
  * describe the client as the gateway saw it; an upstream that is down answers 502,
  * one that is too slow 504, both as a page and never after a retry.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import fp from 'fastify-plugin';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { UpstreamObserver } from '../observability/request-timing.js';
 import { sendPage } from '../pages/render.js';
 import type { UpstreamView } from '../pipeline/decision.js';
+import { FairShare, fairShareHook, type FairShareLimits } from './fair-share.js';
+import { armIdleTimeouts } from './idle-timeouts.js';
 
 /** Headers carrying the verified identity to the upstream. */
 export const IDENTITY_HEADERS = [
@@ -37,6 +39,22 @@ export interface UpstreamProxyOptions {
   guardLocation?: (req: FastifyRequest, location: string) => string;
   /** Told when each upstream request is sent and answered (metrics, traces). */
   observer?: UpstreamObserver;
+  /** Each upstream's fair share (pool size, caps per client and session, queue wait). */
+  share?: FairShareLimits;
+  /** Client-side idle timeout of a proxied exchange (body and slow reader), ms; 0 = none. */
+  bodyIdleTimeoutMs?: number;
+  /** Cookie whose value names the session in route mode (the webapp's). */
+  sessionCookie?: string;
+}
+
+/** The value of one cookie in a Cookie header, if present. */
+function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }
 
 /** The Cookie header without the pairs of these names (pairs and their spacing otherwise kept). */
@@ -110,6 +128,7 @@ function queryString(_search: string, reqUrl: string, req: FastifyRequest): stri
 }
 
 function onError(reply: FastifyReply, { error }: { error: Error & { statusCode?: number; code?: string } }): void {
+  if (reply.raw.headersSent || reply.raw.destroyed) return;
   const timeout = error.statusCode === 504 || error.code === 'UND_ERR_CONNECT_TIMEOUT';
   reply.request.log.warn({ code: error.code, upstreamError: error.message }, timeout ? 'upstream timed out' : 'upstream unavailable');
   sendPage(reply, timeout ? 504 : 502, {
@@ -119,9 +138,19 @@ function onError(reply: FastifyReply, { error }: { error: Error & { statusCode?:
 }
 
 async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): Promise<void> {
+  const sessionKey = (req: FastifyRequest) => req.gate.view?.sessionId ?? (opts.sessionCookie ? cookieValue(req.headers.cookie, opts.sessionCookie) : undefined);
+  const idleMs = opts.bodyIdleTimeoutMs ?? 0;
+  const preHandler = () => {
+    const admit = opts.share ? fairShareHook(new FairShare(opts.share), sessionKey) : undefined;
+    return (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      if (idleMs > 0 && req.headers.upgrade === undefined) armIdleTimeouts(req, reply, idleMs);
+      if (admit) admit(req, reply, done);
+      else done();
+    };
+  };
   const common = {
     undici: {
-      connections: 128,
+      connections: opts.share?.connections ?? 128,
       pipelining: 1,
       connect: { timeout: opts.connectTimeoutMs },
       headersTimeout: opts.timeoutMs,
@@ -138,9 +167,9 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     },
   };
   if (opts.apiserver) {
-    await app.register(httpProxy, { ...common, upstream: opts.apiserver, prefix: '/api', rewritePrefix: '' } as never);
+    await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.apiserver, prefix: '/api', rewritePrefix: '' } as never);
   }
-  await app.register(httpProxy, { ...common, upstream: opts.webapp, prefix: '/' } as never);
+  await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.webapp, prefix: '/' } as never);
 }
 
 /** Registers the catch-all proxy routes; register it after every route the gateway answers itself. */

@@ -9,6 +9,15 @@
  *   destroyed one), keeps its data, and renews the TTL no further than `expiresAt`;
  * - single-use keys are `<prefix>once:<sha256 of the key>` set with SET NX PX, so
  *   exactly one concurrent use wins;
+ * - the index is one set of ids per entry (`<prefix>idx:<sha256 of the entry>`); a
+ *   session is written with its index entries by one script, and its hash lists
+ *   them (`idx`) so that ending it removes it from each, atomically; an index set
+ *   lives as long as its longest-lived session (`expiresAt`); ids of sessions that
+ *   expired are dropped from a set when a lookup reads it;
+ * - ending sessions deletes their keys (every replica reads Redis, so they end
+ *   everywhere at once) and publishes their ids on `<prefix>sessions:ended`, which
+ *   every store with `onEnded` listeners subscribes to;
+ * - time (for `expiresAt`) is the injected clock;
  * - the client connects lazily on first use, never queues commands while
  *   disconnected and retries a command at most once: when Redis is down, calls fail
  *   fast with `StoreUnavailableError` while the client reconnects in the background
@@ -17,7 +26,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { GatewayError, StoreUnavailableError } from '../errors.js';
-import { SESSION_ID_PATTERN, type SessionData, type SessionStore } from './types.js';
+import {
+  SESSION_ID_PATTERN,
+  type EndedListener,
+  type SessionData,
+  type SessionEntry,
+  type SessionQuery,
+  type SessionStore,
+} from './types.js';
+import { indexNameFor, indexNamesOf, matchesQuery } from './index-keys.js';
 
 /** Where the store reports connection problems; a pino logger fits. */
 export interface SessionStoreLogger {
@@ -28,6 +45,10 @@ interface CommonOptions {
   /** Prepended to every key. Default `tenant-gate:`. */
   keyPrefix?: string;
   logger?: SessionStoreLogger;
+  /** Clock in milliseconds since the epoch (default `Date.now`). */
+  now?: () => number;
+  /** Told how many sessions a lookup found expired (for the `expired` metric). */
+  onExpired?: (count: number) => void;
 }
 
 /** Options of {@link RedisSessionStore}: a URL to connect to, or a client to use. */
@@ -78,6 +99,34 @@ return 1
 `;
 const TOUCH_SHA = createHash('sha1').update(TOUCH_SCRIPT).digest('hex');
 
+/** KEYS: session, index sets. ARGV: data, lastSeenAt, expiresAt or '', session TTL, index TTL, id, index names. */
+const CREATE_SCRIPT = `
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'lastSeenAt', ARGV[2], 'idx', ARGV[7])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'expiresAt', ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local ttl = tonumber(ARGV[5])
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[6])
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+end
+return 1
+`;
+const CREATE_SHA = createHash('sha1').update(CREATE_SCRIPT).digest('hex');
+
+/** KEYS: session. ARGV: id. Deletes the session and takes it out of its index sets; 1 when it existed. */
+const DESTROY_SCRIPT = `
+local idx = redis.call('HGET', KEYS[1], 'idx')
+local n = redis.call('DEL', KEYS[1])
+if idx then
+  for name in string.gmatch(idx, '%S+') do redis.call('SREM', name, ARGV[1]) end
+end
+return n
+`;
+const DESTROY_SHA = createHash('sha1').update(DESTROY_SCRIPT).digest('hex');
+
+/** Where a set of ids lives when nothing gives it an end (a session without a finite expiresAt). */
+const INDEX_FALLBACK_TTL_MS = 30 * 24 * 3600_000;
+
 function ttlMs(ttlSeconds: number): number {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError('ttlSeconds must be a positive number');
   return Math.ceil(ttlSeconds * 1000);
@@ -103,11 +152,21 @@ export class RedisSessionStore implements SessionStore {
   readonly #owned: boolean;
   readonly #prefix: string;
   readonly #connectTimeoutMs: number;
+  readonly #now: () => number;
+  readonly #onExpired: ((count: number) => void) | undefined;
+  readonly #logger: SessionStoreLogger | undefined;
+  /** Tells this store's own publications apart from other replicas'. */
+  readonly #origin = randomBytes(9).toString('base64url');
+  readonly #listeners = new Set<EndedListener>();
+  #subscriber: Redis | undefined;
   #connecting: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: RedisSessionStoreOptions) {
     this.#prefix = options.keyPrefix ?? 'tenant-gate:';
+    this.#now = options.now ?? Date.now;
+    this.#onExpired = options.onExpired;
+    this.#logger = options.logger;
     this.#connectTimeoutMs = ('url' in options ? options.connectTimeoutMs : undefined) ?? 3000;
     if ('client' in options) {
       this.#client = options.client;
@@ -125,15 +184,22 @@ export class RedisSessionStore implements SessionStore {
     const ttl = ttlMs(ttlSeconds);
     const id = randomBytes(32).toString('base64url');
     const json = JSON.stringify(data);
+    const indexKeys = indexNamesOf(data).map((name) => this.#indexKey(name));
     return this.#run(async (redis) => {
-      const capped = Number.isFinite(data.expiresAt) ? Math.min(ttl, data.expiresAt - Date.now()) : ttl;
+      const finite = Number.isFinite(data.expiresAt);
+      const left = finite ? data.expiresAt - this.#now() : ttl;
+      const capped = Math.min(ttl, left);
       if (capped <= 0) return id;
-      const fields: Record<string, string> = { data: json, lastSeenAt: String(data.lastSeenAt) };
-      if (Number.isFinite(data.expiresAt)) fields.expiresAt = String(data.expiresAt);
-      const key = this.#sessionKey(id);
-      const replies = await redis.multi().hset(key, fields).pexpire(key, Math.ceil(capped)).exec();
-      const failed = replies?.find(([err]) => err)?.[0];
-      if (!replies || failed) throw failed ?? new Error('the session write was discarded');
+      const indexTtl = Math.ceil(finite ? Math.max(left, capped) : Math.max(ttl, INDEX_FALLBACK_TTL_MS));
+      await this.#script(redis, CREATE_SCRIPT, CREATE_SHA, [this.#sessionKey(id), ...indexKeys], [
+        json,
+        String(data.lastSeenAt),
+        finite ? String(data.expiresAt) : '',
+        String(Math.ceil(capped)),
+        String(indexTtl),
+        id,
+        indexKeys.join(' '),
+      ]);
       return id;
     });
   }
@@ -149,7 +215,7 @@ export class RedisSessionStore implements SessionStore {
     } catch {
       return undefined;
     }
-    if (Date.now() >= data.expiresAt) return undefined;
+    if (this.#now() >= data.expiresAt) return undefined;
     if (lastSeenAt != null) data.lastSeenAt = Number(lastSeenAt);
     return data;
   }
@@ -158,21 +224,118 @@ export class RedisSessionStore implements SessionStore {
   async touch(id: string, lastSeenAt: number, ttlSeconds: number): Promise<void> {
     const ttl = ttlMs(ttlSeconds);
     if (!validId(id)) return;
-    const args = [this.#sessionKey(id), String(lastSeenAt), String(ttl), String(Date.now())];
-    await this.#run(async (redis) => {
-      try {
-        await redis.evalsha(TOUCH_SHA, 1, ...args);
-      } catch (err) {
-        if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-        await redis.eval(TOUCH_SCRIPT, 1, ...args);
-      }
-    });
+    const args = [String(lastSeenAt), String(ttl), String(this.#now())];
+    await this.#run((redis) => this.#script(redis, TOUCH_SCRIPT, TOUCH_SHA, [this.#sessionKey(id)], args));
   }
 
   /** {@inheritDoc SessionStore.destroy} */
   async destroy(id: string): Promise<void> {
-    if (!validId(id)) return;
-    await this.#run((redis) => redis.del(this.#sessionKey(id)));
+    await this.destroyMany([id]);
+  }
+
+  /** {@inheritDoc SessionStore.destroyMany} */
+  async destroyMany(ids: readonly string[]): Promise<number> {
+    const valid = [...new Set(ids.filter(validId))];
+    if (valid.length === 0) return 0;
+    const ended = await this.#run(async (redis) => {
+      const done = await Promise.all(valid.map((id) => this.#script(redis, DESTROY_SCRIPT, DESTROY_SHA, [this.#sessionKey(id)], [id])));
+      const gone = valid.filter((_, i) => Number(done[i]) === 1);
+      if (gone.length > 0) await redis.publish(this.#channel(), JSON.stringify({ from: this.#origin, ids: gone }));
+      return gone;
+    });
+    if (ended.length > 0) this.#emit(ended);
+    return ended.length;
+  }
+
+  /** {@inheritDoc SessionStore.find} */
+  async find(query: SessionQuery): Promise<SessionEntry[]> {
+    const indexKey = this.#indexKey(indexNameFor(query));
+    return this.#run(async (redis) => {
+      const ids = (await redis.smembers(indexKey)).filter(validId);
+      if (ids.length === 0) return [];
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.hmget(this.#sessionKey(id), 'data', 'lastSeenAt');
+      const replies = (await pipeline.exec()) ?? [];
+      const now = this.#now();
+      const out: SessionEntry[] = [];
+      const dead: string[] = [];
+      ids.forEach((id, i) => {
+        const [err, fields] = replies[i] ?? [];
+        if (err) throw err;
+        const [json, lastSeenAt] = (fields ?? []) as Array<string | null>;
+        if (json == null) return void dead.push(id);
+        let data: SessionData;
+        try {
+          data = JSON.parse(json) as SessionData;
+        } catch {
+          return;
+        }
+        if (now >= data.expiresAt) return;
+        if (lastSeenAt != null) data.lastSeenAt = Number(lastSeenAt);
+        if (matchesQuery(data, query)) out.push({ id, data });
+      });
+      if (dead.length > 0) {
+        const removed = await redis.srem(indexKey, ...dead);
+        // Each expired session is counted once: when it leaves its company's set.
+        if (query.tenant === undefined && query.sub === undefined && query.sid === undefined && removed > 0) this.#onExpired?.(removed);
+      }
+      return out;
+    });
+  }
+
+  /** {@inheritDoc SessionStore.endWhere} */
+  async endWhere(query: SessionQuery, filter?: (data: SessionData) => boolean): Promise<string[]> {
+    const ids = (await this.find(query)).filter((e) => !filter || filter(e.data)).map((e) => e.id);
+    if (ids.length === 0) return [];
+    await this.destroyMany(ids);
+    return ids;
+  }
+
+  /** {@inheritDoc SessionStore.onEnded} Subscribes to the channel on first use. */
+  onEnded(listener: EndedListener): () => void {
+    this.#listeners.add(listener);
+    this.#subscribe();
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  #emit(ids: string[]): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(ids);
+      } catch (err) {
+        this.#logger?.warn({ err }, 'a session end listener failed');
+      }
+    }
+  }
+
+  #subscribe(): void {
+    if (this.#subscriber || this.#closed) return;
+    const sub = this.#client.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.#subscriber = sub;
+    sub.on('error', (err: Error) => this.#logger?.warn({ err: err.message }, 'Redis session end subscription failed'));
+    sub.on('message', (_channel: string, message: string) => {
+      let parsed: { from?: unknown; ids?: unknown };
+      try {
+        parsed = JSON.parse(message) as { from?: unknown; ids?: unknown };
+      } catch {
+        return;
+      }
+      if (parsed.from === this.#origin || !Array.isArray(parsed.ids)) return;
+      const ids = parsed.ids.filter(validId);
+      if (ids.length > 0) this.#emit(ids);
+    });
+    sub.subscribe(this.#channel()).catch((err: Error) => this.#logger?.warn({ err: err.message }, 'Redis session end subscription failed'));
+  }
+
+  async #script(redis: Redis, script: string, sha: string, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      return redis.eval(script, keys.length, ...keys, ...args);
+    }
   }
 
   /** {@inheritDoc SessionStore.consumeOnce} */
@@ -192,6 +355,9 @@ export class RedisSessionStore implements SessionStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#listeners.clear();
+    const sub = this.#subscriber;
+    if (sub) await sub.quit().catch(() => sub.disconnect());
     if (!this.#owned) return;
     const client = this.#client;
     if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
@@ -213,6 +379,14 @@ export class RedisSessionStore implements SessionStore {
 
   #sessionKey(id: string): string {
     return `${this.#prefix}session:${id}`;
+  }
+
+  #indexKey(name: string): string {
+    return `${this.#prefix}idx:${createHash('sha256').update(name).digest('base64url')}`;
+  }
+
+  #channel(): string {
+    return `${this.#prefix}sessions:ended`;
   }
 
   async #run<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {

@@ -9,7 +9,13 @@
  * - unknown, expired or malformed ids read as `undefined`; `touch` and `destroy`
  *   of such ids do nothing; none of them throws;
  * - what `get` returns is a copy: changing it does not change the store;
- * - `consumeOnce` answers true for the first use of a key within its TTL only.
+ * - `consumeOnce` answers true for the first use of a key within its TTL only;
+ * - the index finds live sessions by company, by tenant (case-insensitively), and
+ *   within a tenant by `sub` or by the provider's `sid`; expired and destroyed
+ *   sessions leave it (at the latest when a lookup meets them);
+ * - ending sessions (`destroy`, `destroyMany`, `endWhere`) tells every `onEnded`
+ *   listener, in this process and, for shared stores, in every process using the
+ *   store; a session created while others are being ended is never lost from the index.
  *
  * A leaf module: it imports nothing of the gateway's.
  */
@@ -35,6 +41,12 @@ export interface SessionData {
   company: string;
   /** client_id of the provider the user logged in with. */
   clientId: string;
+  /** Configuration id of that provider (for summaries by provider). */
+  providerId?: string;
+  /** The provider's session id (the ID token's `sid` claim), for back-channel logout. */
+  sid?: string;
+  /** The IdP groups at login, untranslated: groups and admin are recomputed from them when the company's mapping changes. */
+  idpGroups?: string[];
   /** Kept for `id_token_hint` at logout. */
   idToken?: string;
   /** Kept only to be revoked at logout. */
@@ -45,6 +57,24 @@ export interface SessionData {
   /** Absolute end of the session, whatever the activity. */
   expiresAt: number;
 }
+
+/**
+ * Which sessions an index lookup means: all of a company's, or of a tenant's,
+ * optionally narrowed to one provider (`clientId`), one user (`sub`, the identity's
+ * subject) and one provider session (`sid`). Every given field must match.
+ */
+export type SessionQuery =
+  | { company: string; tenant?: undefined; clientId?: string; sub?: string; sid?: string }
+  | { tenant: string; company?: undefined; clientId?: string; sub?: string; sid?: string };
+
+/** One live session as an index lookup returns it. */
+export interface SessionEntry {
+  id: string;
+  data: SessionData;
+}
+
+/** Called with the ids of sessions that just ended (on any replica, for shared stores). */
+export type EndedListener = (ids: string[]) => void;
 
 /** Server-side session storage (memory, Redis, ...). */
 export interface SessionStore {
@@ -66,6 +96,24 @@ export interface SessionStore {
   touch(id: string, lastSeenAt: number, ttlSeconds: number): Promise<void>;
   /** Ends a session. Unknown ids are ignored. */
   destroy(id: string): Promise<void>;
+  /**
+   * Ends several sessions at once.
+   * @returns how many of them were live.
+   */
+  destroyMany(ids: readonly string[]): Promise<number>;
+  /** The live sessions a query matches (copies), in no particular order. */
+  find(query: SessionQuery): Promise<SessionEntry[]>;
+  /**
+   * Ends every live session the query matches and `filter` (when given) accepts.
+   * @returns the ids ended.
+   */
+  endWhere(query: SessionQuery, filter?: (data: SessionData) => boolean): Promise<string[]>;
+  /**
+   * Listens for ended sessions (logout, revocation, back-channel logout), e.g. to
+   * close websockets opened under them.
+   * @returns a function that removes the listener.
+   */
+  onEnded(listener: EndedListener): () => void;
   /**
    * Marks `key` as used for `ttlSeconds`.
    * @returns true the first time the key is seen, false while it is remembered;

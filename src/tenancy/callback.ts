@@ -14,11 +14,18 @@
  * Rules for the query string (or an `application/x-www-form-urlencoded` form_post body):
  * - At most 8192 characters; `key=value` pairs joined by `&`, no empty pair, no key
  *   without `=`; keys compared as sent (an encoded key is an unknown key).
- * - Keys allowed, each at most once: `state` and `code`, or `state` and `error` with
- *   optional `error_description` and `error_uri`; `iss` (RFC 9207, sent by Keycloak
- *   and oidc-provider) and `session_state` (OIDC session management, sent by
- *   Keycloak) with either. Any other key is refused: a callback carries nothing else,
- *   and an extra parameter is a way to smuggle data to the webapp.
+ * - Keys checked strictly, each at most once: `state` and `code`, or `state` and
+ *   `error` with optional `error_description` and `error_uri`; `iss` (RFC 9207, sent by
+ *   Keycloak and oidc-provider) and `session_state` (OIDC session management, sent by
+ *   Keycloak) with either.
+ * - Other keys are what providers add (Google: `scope`, `authuser`, `hd`, `prompt`)
+ *   and are ignored by the login (route mode passes them on to the webapp as sent),
+ *   within bounds: at most 16, a plain name of at most 64 of `A-Z a-z 0-9 _ . -`
+ *   starting with a letter (sent unencoded), a value of at most 1024 characters,
+ *   form-decodable, without control characters. A key that differs from a checked
+ *   one only in case (`Code`), or that carries meaning to a relying party or a
+ *   webapp (`redirect`, `redirect_uri`, tokens, `nonce`, `client_id`, prototype
+ *   names) is refused: an extra parameter must not smuggle data in.
  * - Values are form-decoded (`+` is a space); malformed escapes or invalid UTF-8 are
  *   refused; no control characters; `code`, `state`, `iss`, `session_state` are
  *   printable ASCII, `error` and `error_description` printable ASCII without `"` and
@@ -45,6 +52,8 @@ export interface CallbackParams {
   error_uri?: string;
   iss?: string;
   session_state?: string;
+  /** Parameters providers add that the login ignores (decoded), e.g. Google's `hd`. */
+  extra?: Record<string, string>;
 }
 
 /** Result of {@link validateCallbackQuery}. */
@@ -61,7 +70,18 @@ const PRINTABLE = /^[\x20-\x7e]*$/;
 const NO_QUOTE_OR_BACKSLASH = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 const NO_SPACE_QUOTE_OR_BACKSLASH = /^[\x21\x23-\x5b\x5d-\x7e]*$/;
 
-type ParamName = keyof CallbackParams;
+type ParamName = Exclude<keyof CallbackParams, 'extra'>;
+
+const MAX_EXTRA_PARAMS = 16;
+const MAX_EXTRA_VALUE = 1024;
+const EXTRA_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+/** Names an extra parameter may not have: they mean something to a relying party or a webapp. */
+const RESERVED_NAMES = new Set([
+  'redirect', 'redirect_uri', 'redirect_url', 'post_logout_redirect_uri', 'rd', 'next', 'return_to', 'returnto', 'return_url',
+  'id_token', 'access_token', 'refresh_token', 'token', 'token_type', 'expires_in', 'nonce', 'client_id', 'client_secret',
+  'code_verifier', 'response', 'response_type', 'response_mode', 'request', 'request_uri', 'login_hint', 'id_token_hint',
+  'logout_token', 'jwt', 'assertion', 'provider', '__proto__', 'constructor', 'prototype', 'hasownproperty', 'tostring', 'valueof',
+]);
 
 const PARAM_RULES: Record<ParamName, { max: number; chars: RegExp }> = {
   code: { max: 2048, chars: PRINTABLE },
@@ -135,11 +155,24 @@ export function validateCallbackQuery(rawQuery: string): CallbackQueryResult {
   if (rawQuery.length === 0) return refuse('missing_state');
 
   const params: Partial<Record<ParamName, string>> = {};
+  const extra: Record<string, string> = Object.create(null) as Record<string, string>;
+  let extras = 0;
   for (const pair of rawQuery.split('&')) {
     const eq = pair.indexOf('=');
     if (eq <= 0) return refuse('bad_encoding');
     const key = pair.slice(0, eq);
-    if (!isParamName(key)) return refuse('unknown_param');
+    if (!isParamName(key)) {
+      const lower = key.toLowerCase();
+      if (!EXTRA_NAME.test(key) || isParamName(lower) || RESERVED_NAMES.has(lower)) return refuse('unknown_param');
+      if (++extras > MAX_EXTRA_PARAMS) return refuse('too_many_params');
+      if (Object.hasOwn(extra, key)) return refuse('duplicate_param');
+      const value = percentDecode(pair.slice(eq + 1).replace(/\+/g, ' '), 'strict');
+      if (value === undefined) return refuse('bad_encoding');
+      if (value.length > MAX_EXTRA_VALUE) return refuse('too_long');
+      if (hasControlChar(value)) return refuse('control_char');
+      extra[key] = value;
+      continue;
+    }
     if (params[key] !== undefined) return refuse('duplicate_param');
     const value = percentDecode(pair.slice(eq + 1).replace(/\+/g, ' '), 'strict');
     if (value === undefined) return refuse('bad_encoding');
@@ -168,5 +201,6 @@ export function validateCallbackQuery(rawQuery: string): CallbackQueryResult {
     const value = params[key];
     if (value !== undefined) result[key] = value;
   }
+  if (extras > 0) result.extra = { ...extra };
   return { ok: true, params: result };
 }

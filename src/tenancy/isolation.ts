@@ -9,10 +9,14 @@
  * - an ID token's tenant claim must name the tenant the login was routed to;
  * - a callback belongs to the host's tenant (on a tenant host) and to a provider of
  *   some tenant (unless settings providers are allowed);
- * - a session is valid on its own tenant's hosts and on the base host;
+ * - a session is valid on its own tenant's hosts and on the base host, and only while
+ *   its company still owns its tenant and its provider (client_id) still belongs to
+ *   that company: a deleted company or provider, or a tenant handed to another
+ *   company, ends its acceptance;
  * - a login transaction completes only on the host it started on, for the same client
  *   and tenant.
  */
+import type { Provider, TenantRecord } from '../directory/types.js';
 import { sameTenant } from './tenant-id.js';
 
 export { sameTenant };
@@ -51,4 +55,20 @@ export function transactionMatches(started: TransactionBinding, actual: Transact
 /** Whether `/login/<requested>` may be served on a host of `hostTenant` (undefined: the base host). */
 export function loginAllowedOnHost(requested: string, hostTenant: string | undefined): boolean {
   return hostTenant === undefined || sameTenant(requested, hostTenant);
+}
+
+/** What a session was issued for. */
+export interface SessionBinding {
+  tenant: string;
+  company: string;
+  clientId: string;
+}
+
+/**
+ * The provider a session still stands on: its tenant's current record must name the
+ * same tenant and company and still hold the session's client_id; undefined otherwise.
+ */
+export function providerOfSession(session: SessionBinding, current: TenantRecord | undefined): Provider | undefined {
+  if (!current || current.company.company !== session.company || !sameTenant(session.tenant, current.company.sso.tenant)) return undefined;
+  return current.providers.find((p) => p.configuration.client_id === session.clientId);
 }

@@ -69,7 +69,7 @@ t.test('credentials: missing 401/20, wrong 401/21, and nothing changes', async (
 });
 
 t.test('bad payloads: 400/11 for missing fields, 400/12 with the field, malformed JSON; nothing changed', async (t) => {
-  const { adminUrl } = await startGateway(t);
+  const { adminUrl } = await startGateway(t, { oidc: { insecureAllowPrivateProviders: false } });
   await adminCall(adminUrl, 'system.update_company_sso_config', acme.company);
   const cases: Array<[string, unknown, number, string?]> = [
     ['system.update_company_sso_config', { sso: { tenant: 'x' } }, 11, 'company'],
@@ -101,14 +101,64 @@ t.test('bad payloads: 400/11 for missing fields, 400/12 with the field, malforme
   t.same(providers.data.providers, []);
 });
 
-t.test('http identity provider URLs are accepted on loopback only', async (t) => {
-  const { adminUrl } = await startGateway(t);
-  for (const issuer of ['http://127.0.0.1:8080/realms/a', 'http://localhost:9000', 'http://[::1]:9000/x', 'http://127.1.2.3/']) {
-    const r = await adminCall(adminUrl, 'sso.save_provider_configuration', { provider: 'oidc', company: 'c', configuration: { id: issuer, client_id: `c${issuer.length}${issuer.charCodeAt(12)}`, issuer } });
-    t.equal(r.status, 200, issuer);
+t.test('http and private identity provider URLs only with oidc.insecureAllowPrivateProviders', async (t) => {
+  const insecure = await startGateway(t, { oidc: { insecureAllowPrivateProviders: true } });
+  const strict = await startGateway(t, { oidc: { insecureAllowPrivateProviders: false } });
+  const urls = ['http://127.0.0.1:8080/realms/a', 'http://localhost:9000', 'http://[::1]:9000/x', 'http://kc.example.com/', 'https://10.0.0.5/realms/a', 'https://169.254.169.254/x', 'https://localhost/x'];
+  for (const [i, issuer] of urls.entries()) {
+    const body = { provider: 'oidc', company: 'c', configuration: { id: `p${i}`, client_id: `c${i}`, issuer } };
+    t.equal((await adminCall(insecure.adminUrl, 'sso.save_provider_configuration', body)).status, 200, `insecure: ${issuer}`);
+    const r = await adminCall(strict.adminUrl, 'sso.save_provider_configuration', body);
+    t.equal(r.status, 400, `strict: ${issuer}`);
+    t.equal(r.meta.result_subcode, 12);
+    t.match(r.meta.result_msg, /configuration\.issuer/);
   }
-  const r = await adminCall(adminUrl, 'sso.save_provider_configuration', { provider: 'oidc', company: 'c', configuration: { id: 'x', client_id: 'x', issuer: 'http://localhost.evil.com/' } });
+  const token = { provider: 'oidc', company: 'c', configuration: { id: 't', client_id: 't', issuer: 'https://idp.example.com', token_endpoint: 'https://192.168.1.1/token' } };
+  const r = await adminCall(strict.adminUrl, 'sso.save_provider_configuration', token);
   t.equal(r.status, 400);
+  t.match(r.meta.result_msg, /configuration\.token_endpoint .*private/);
+});
+
+t.test('provider fields of the gateway: client authentication, claims source, ID token algorithm', async (t) => {
+  const { adminUrl } = await startGateway(t);
+  const save = (configuration: Record<string, unknown>) =>
+    adminCall(adminUrl, 'sso.save_provider_configuration', { provider: 'okta', company: 'c', configuration: { id: 'p', client_id: 'umbrella-client', issuer: 'https://acme.okta.com', ...configuration } });
+  for (const method of ['client_secret_basic', 'client_secret_post']) {
+    t.equal((await save({ client_secret: 's3cret', token_endpoint_auth_method: method })).status, 200, method);
+  }
+  t.equal((await save({ token_endpoint_auth_method: 'none' })).status, 200, 'none');
+  t.equal((await save({ token_endpoint_auth_method: 'client_secret_post' })).status, 200, 'the stored secret is kept and counts');
+  let r = await save({ token_endpoint_auth_method: 'private_key_jwt' });
+  t.equal(r.status, 400, 'private_key_jwt without a key the gateway holds');
+  t.match(r.meta.result_msg, /configuration\.token_endpoint_auth_method .*oidc\.clientAssertionKeyFile/);
+  r = await save({ token_endpoint_auth_method: 'client_secret_jwt' });
+  t.equal(r.status, 400);
+  t.match(r.meta.result_msg, /configuration\.token_endpoint_auth_method/);
+  for (const source of ['id_token', 'userinfo', 'both']) t.equal((await save({ claims_source: source })).status, 200, source);
+  t.match((await save({ claims_source: 'session' })).meta.result_msg, /configuration\.claims_source/);
+  t.equal((await save({ id_token_signed_response_alg: 'ES256' })).status, 200);
+  t.match((await save({ id_token_signed_response_alg: 'none' })).meta.result_msg, /configuration\.id_token_signed_response_alg/);
+  t.match((await save({ id_token_signed_response_alg: 'HS512' })).meta.result_msg, /configuration\.id_token_signed_response_alg/);
+
+  const fresh = await adminCall(adminUrl, 'sso.save_provider_configuration', {
+    provider: 'oidc', company: 'c', configuration: { id: 'q', client_id: 'q', issuer: 'https://idp.example.com', token_endpoint_auth_method: 'client_secret_basic' },
+  });
+  t.equal(fresh.status, 400, 'basic without any secret');
+  t.match(fresh.meta.result_msg, /needs configuration\.client_secret/);
+});
+
+t.test('authenticate mode: a provider whose issuer can neither be read nor derived is refused at save', async (t) => {
+  const { adminUrl } = await startGateway(t, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' } });
+  const r = await adminCall(adminUrl, 'sso.save_provider_configuration', {
+    provider: 'okta', company: 'c', configuration: { id: 'p', client_id: 'p', client_secret: 's', authorization_endpoint: 'https://acme.okta.com/oauth2/v1/authorize' },
+  });
+  t.equal(r.status, 400);
+  t.equal(r.meta.result_subcode, 12);
+  t.match(r.meta.result_msg, /configuration\.issuer is required/);
+  const keycloak = await adminCall(adminUrl, 'sso.save_provider_configuration', {
+    provider: 'keycloak', company: 'c', configuration: { id: 'k', client_id: 'k', client_secret: 's', authorization_endpoint: 'https://kc.acme.com/realms/acme/protocol/openid-connect/auth' },
+  });
+  t.equal(keycloak.status, 200, 'a Keycloak endpoint gives the issuer');
 });
 
 t.test('uniqueness: tenant, domain, host and client_id each belong to one company', async (t) => {

@@ -110,10 +110,10 @@ t.test('import, export round trip; secrets never exported; bad files change noth
 });
 
 t.test('tenants describe: what to register, and a check of the provider', async (t) => {
-  const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'x', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
+  const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'very-secret-value', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
   t.teardown(() => idp.close());
   const dir = tempDir(t);
-  const config = writeConfig(dir);
+  const config = writeConfig(dir, { oidc: { insecureAllowPrivateProviders: true } });
   const file = join(dir, 'tenants.yaml');
   writeFileSync(file, stringify(directory(idp.issuer)));
   await main(['import', file, '--config', config], io().io);
@@ -128,7 +128,25 @@ t.test('tenants describe: what to register, and a check of the provider', async 
     'https://ml.example.com/login',
   ]) t.match(text, uri);
   t.match(text, /discovery: ok/);
+  t.match(text, /client authentication: client_secret_basic \(from discovery\)/);
+  t.match(text, /client credentials: accepted/);
+  t.notMatch(text, /very-secret-value/, 'the secret is never printed');
   t.match(text, /all checks passed/);
+
+  const wrong = directory(idp.issuer);
+  wrong.companies[0]!.providers![0]!.configuration.client_secret = 'not-the-secret';
+  writeFileSync(file, stringify(wrong));
+  await main(['import', file, '--config', config], io().io);
+  const w = io();
+  t.equal(await main(['tenants', 'describe', 'acme', '--config', config], w.io), 1);
+  t.match(w.out(), /client credentials: refused by the provider \(invalid_client\)/);
+
+  const strictConfig = writeConfig(tempDir(t));
+  const strictFile = join(dir, 'strict.yaml');
+  writeFileSync(strictFile, stringify(directory(idp.issuer)));
+  const refusedImport = io();
+  t.equal(await main(['import', strictFile, '--config', strictConfig], refusedImport.io), 1, 'a loopback provider needs oidc.insecureAllowPrivateProviders');
+  t.match(refusedImport.err(), /configuration\.issuer .*https is required/);
 
   writeFileSync(file, stringify({ companies: [{ company: 'c-acme', providers: [{ provider: 'keycloak', configuration: { id: 'kc', client_id: 'acme-web', issuer: idp.issuer, token_endpoint: 'http://127.0.0.1:1/wrong' } }] }] }));
   await main(['import', file, '--config', config], io().io);
@@ -138,4 +156,35 @@ t.test('tenants describe: what to register, and a check of the provider', async 
   const unknown = io();
   t.equal(await main(['tenants', 'describe', 'nobody', '--config', config], unknown.io), 1);
   t.match(unknown.out(), /no tenant "nobody"/);
+});
+
+t.test('tenants describe in authenticate mode: the logout URIs to register', async (t) => {
+  const idp = await startIdp({ clients: [{ client_id: 'acme-web', client_secret: 'x', redirect_uris: ['https://acme.ml.example.com/callback_acme-web'] }], users: {} });
+  t.teardown(() => idp.close());
+  const dir = tempDir(t);
+  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' }, oidc: { insecureAllowPrivateProviders: true } });
+  const file = join(dir, 'tenants.yaml');
+  const data = directory(idp.issuer);
+  (data.companies[0]!.providers![0]!.configuration as Record<string, unknown>).frontchannel_logout = true;
+  writeFileSync(file, stringify(data));
+  t.equal(await main(['import', file, '--config', config], io().io), 0);
+  const d = io();
+  t.equal(await main(['tenants', 'describe', 'acme', '--config', config, '--no-check'], d.io), 0, d.out());
+  for (const uri of [
+    'https://acme.ml.example.com/backchannel-logout_acme-web',
+    'https://ml.acme.com/backchannel-logout_acme-web',
+    'https://ml.example.com/backchannel-logout_acme-web',
+    'https://acme.ml.example.com/frontchannel-logout_acme-web',
+  ]) t.match(d.out(), uri);
+});
+
+t.test('sessions: with in-memory sessions the CLI points to the admin API', async (t) => {
+  const dir = tempDir(t);
+  const config = writeConfig(dir, { mode: 'authenticate', session: { secret: 'a-session-secret-of-at-least-32-characters' } });
+  const r = io();
+  t.equal(await main(['sessions', 'revoke', '--company', 'c-acme', '--all', '--config', config], r.io), 2);
+  t.match(r.err(), /use the admin API/);
+  const bad = io();
+  t.equal(await main(['sessions', 'revoke', '--company', 'c-acme', '--config', config], bad.io), 2, 'neither --user nor --all');
+  t.match(bad.err(), /exactly one of --user USER or --all/);
 });

@@ -357,7 +357,7 @@ if (!(await postgresReachable())) {
       (sqliteList as Company[]).map(withoutTime),
       'the same companies in the same order',
     );
-    const [pgFound, sqliteFound] = await both((s) => s.findTenant('ÉMILE'.toLowerCase()));
+    const [pgFound, sqliteFound] = await both((s) => s.findTenant('Émile'));
     t.same(JSON.stringify((pgFound as { company: Company }).company.sso), JSON.stringify((sqliteFound as { company: Company }).company.sso), 'settings serialise identically');
     t.strictSame(
       (await pgStore.getProvider('c-émile', 'sso'))?.configuration,

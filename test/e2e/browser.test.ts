@@ -232,6 +232,20 @@ if (!existsSync(CHROMIUM)) {
     done();
   });
 
+  t.test('signing out at the provider alone ends the gateway session (back-channel logout)', async (t) => {
+    const { context, page, done } = await freshContext(t);
+    await page.goto(`${acme.vanityOrigin}/`);
+    await signInAtIdp(page, acme, 'bob');
+    await page.waitForURL(`${acme.vanityOrigin}/`);
+    const signedIn = await cookieHeader(context, acme.vanityOrigin);
+    t.equal(await apiStatus(acme.vanityOrigin, '/api/whoami', signedIn), 200, 'signed in');
+    await page.goto(acme.endSessionUrl);
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    await page.waitForLoadState();
+    t.equal(await apiStatus(acme.vanityOrigin, '/api/whoami', signedIn), 401, "the gateway session ended although the browser never came back to the gateway");
+    done();
+  });
+
   t.test('email discovery: a neutral answer, then a tenant with one provider', async (t) => {
     const { page, done } = await freshContext(t);
     const form = await page.goto(`${stack.publicUrl}/login`);

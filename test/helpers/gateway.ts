@@ -68,6 +68,8 @@ export function testConfig(overrides: Record<string, unknown>, dir: string, env:
     upstreams: { webapp: 'http://127.0.0.1:9' },
     tenancy: { baseDomain: BASE_DOMAIN },
     store: { url: `sqlite:${join(dir, 'tenant-gate.db')}` },
+    // The tests' identity providers run on loopback over http.
+    oidc: { insecureAllowPrivateProviders: true },
     log: { level: 'info' },
   };
   for (const [k, v] of Object.entries(overrides)) {

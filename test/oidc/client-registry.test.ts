@@ -76,18 +76,26 @@ t.test('deriveIssuer', async (t) => {
   t.equal(deriveIssuer({}), undefined);
 });
 
-t.test('loopback and https rules for provider URLs', async (t) => {
-  for (const url of ['http://LOCALHOST:9/x', 'http://[::1]/x', 'http://127.1.2.3/x']) t.equal(checkProviderUrl(url), undefined, url);
-  for (const url of ['http://128.0.0.1/x', 'http://localhost.example.com/x', 'http://[::2]/x', 'http://0.0.0.0/x']) {
-    t.match(checkProviderUrl(url), /https is required/, url);
+t.test('https on public addresses; http and private addresses only with the insecure flag', async (t) => {
+  const strict = { insecureAllowPrivate: false };
+  const insecure = { insecureAllowPrivate: true };
+  for (const url of ['http://LOCALHOST:9/x', 'http://[::1]/x', 'http://127.1.2.3/x', 'http://kc.example.com/realms/a', 'http://10.0.0.1/x']) {
+    t.match(checkProviderUrl(url, strict), /https is required/, url);
+    t.equal(checkProviderUrl(url, insecure), undefined, url);
   }
-  t.match(checkProviderUrl('https://u:p@kc.example.com/'), /credentials/);
-  t.equal(checkProviderUrl('https://kc.example.com/realms/a'), undefined);
-  t.equal(checkProviderUrl('http://127.0.0.1:8080/realms/a'), undefined);
-  t.match(checkProviderUrl('http://kc.example.com/realms/a'), /https is required/);
-  t.match(checkProviderUrl('http://127.0.0.1.nip.io/realms/a'), /https is required/);
-  t.match(checkProviderUrl('ftp://127.0.0.1/x'), /scheme/);
-  t.match(checkProviderUrl('nope'), /not a URL/);
+  for (const url of [
+    'https://localhost/x', 'https://a.localhost/x', 'https://127.0.0.1/x', 'https://[::1]/x', 'https://10.1.2.3/x', 'https://172.16.0.1/x',
+    'https://192.168.1.1/x', 'https://169.254.169.254/latest', 'https://[fe80::1]/x', 'https://[fd00::1]/x', 'https://0.0.0.0/x',
+    'https://[::ffff:127.0.0.1]/x', 'https://100.64.0.1/x',
+  ]) {
+    t.match(checkProviderUrl(url, strict), /loopback, private or link-local/, url);
+    t.equal(checkProviderUrl(url, insecure), undefined, url);
+  }
+  t.equal(checkProviderUrl('https://8.8.8.8/x', strict), undefined);
+  t.equal(checkProviderUrl('https://kc.example.com/realms/a', strict), undefined);
+  t.match(checkProviderUrl('https://u:p@kc.example.com/', insecure), /credentials/);
+  t.match(checkProviderUrl('ftp://127.0.0.1/x', insecure), /scheme/);
+  t.match(checkProviderUrl('nope', insecure), /not a URL/);
 });
 
 t.test('against a real identity provider', async (t) => {
@@ -99,7 +107,8 @@ t.test('against a real identity provider', async (t) => {
   const wellKnown = '/.well-known/openid-configuration';
 
   t.test('discovers the issuer and its endpoints, once for concurrent callers', async (t) => {
-    const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 60 });
+    const registry = new ClientRegistry({ httpTimeoutMs: 2000, insecureAllowPrivateProviders: true, retryMaxSeconds: 60 });
+    t.teardown(() => registry.close());
     const before = idp.hits.get(wellKnown) ?? 0;
     const p = provider('acme-web', { issuer: idp.issuer });
     const [a, b, c] = await Promise.all([registry.get(p), registry.get(p), registry.get(p)]);
@@ -116,7 +125,8 @@ t.test('against a real identity provider', async (t) => {
   });
 
   t.test('a changed provider record or invalidate() rediscovers', async (t) => {
-    const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 60 });
+    const registry = new ClientRegistry({ httpTimeoutMs: 2000, insecureAllowPrivateProviders: true, retryMaxSeconds: 60 });
+    t.teardown(() => registry.close());
     const before = idp.hits.get(wellKnown) ?? 0;
     const first = await registry.get(provider('acme-web', { issuer: idp.issuer }, 1));
     const second = await registry.get(provider('acme-web', { issuer: idp.issuer }, 2));
@@ -130,14 +140,16 @@ t.test('against a real identity provider', async (t) => {
   });
 
   t.test("an authorization_endpoint that is not Keycloak's gives no issuer", async (t) => {
-    const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 60 });
+    const registry = new ClientRegistry({ httpTimeoutMs: 2000, insecureAllowPrivateProviders: true, retryMaxSeconds: 60 });
+    t.teardown(() => registry.close());
     const err = await registry.get(provider('acme-web', { authorization_endpoint: idp.url('/auth') })).catch((e: unknown) => e);
     t.type(err, GatewayError);
     t.match((err as GatewayError).detail, /no issuer/);
   });
 
   t.test('saved endpoints win over discovered ones', async (t) => {
-    const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 60 });
+    const registry = new ClientRegistry({ httpTimeoutMs: 2000, insecureAllowPrivateProviders: true, retryMaxSeconds: 60 });
+    t.teardown(() => registry.close());
     const config = await registry.get(
       provider('acme-web', {
         issuer: idp.issuer,
@@ -158,7 +170,8 @@ t.test('against a real identity provider', async (t) => {
     let now = 1_000_000;
     const { calls, fetch } = countingFetch();
     const log = logger();
-    const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 4, now: () => now, fetch, log });
+    const registry = new ClientRegistry({ httpTimeoutMs: 2000, insecureAllowPrivateProviders: true, retryMaxSeconds: 4, now: () => now, fetch, log });
+    t.teardown(() => registry.close());
     const dead = provider('dead-web', { issuer: `http://127.0.0.1:${await closedPort()}/realms/dead` });
     const live = provider('acme-web', { issuer: idp.issuer });
 
@@ -195,7 +208,8 @@ t.test('against a real identity provider', async (t) => {
 
   t.test('a provider that never answers times out without delaying others', async (t) => {
     const port = await silentServer(t);
-    const registry = new ClientRegistry({ httpTimeoutMs: 300, retryMaxSeconds: 60 });
+    const registry = new ClientRegistry({ httpTimeoutMs: 300, insecureAllowPrivateProviders: true, retryMaxSeconds: 60 });
+    t.teardown(() => registry.close());
     const started = Date.now();
     const slow = registry.get(provider('slow-web', { issuer: `http://127.0.0.1:${port}/realms/slow` })).then(
       () => 'resolved',
@@ -214,7 +228,8 @@ t.test('against a real identity provider', async (t) => {
   t.test('a working configuration is refreshed in the background after refreshSeconds', async (t) => {
     let now = 5_000_000;
     const { calls, fetch } = countingFetch();
-    const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 60, refreshSeconds: 100, now: () => now, fetch });
+    const registry = new ClientRegistry({ httpTimeoutMs: 2000, insecureAllowPrivateProviders: true, retryMaxSeconds: 60, refreshSeconds: 100, now: () => now, fetch });
+    t.teardown(() => registry.close());
     const p = provider('acme-web', { issuer: idp.issuer });
     const first = await registry.get(p);
     now += 99_000;
@@ -236,7 +251,8 @@ t.test('against a real identity provider', async (t) => {
     });
     let now = 5_000_000;
     const log = logger();
-    const registry = new ClientRegistry({ httpTimeoutMs: 1000, retryMaxSeconds: 60, refreshSeconds: 100, now: () => now, log });
+    const registry = new ClientRegistry({ httpTimeoutMs: 1000, insecureAllowPrivateProviders: true, retryMaxSeconds: 60, refreshSeconds: 100, now: () => now, log });
+    t.teardown(() => registry.close());
     const p = provider('gone-web', { issuer: other.issuer });
     const working = await registry.get(p);
     await other.close();
@@ -261,16 +277,65 @@ t.test('insecure or unusable providers are refused before any request', async (t
     ],
     [
       'http token endpoint on a public host',
-      { issuer: 'http://127.0.0.1:1/realms/a', token_endpoint: 'http://kc.acme.com/token' },
+      { issuer: 'https://kc.acme.com/realms/a', token_endpoint: 'http://kc.acme.com/token' },
       /token_endpoint http:\/\/kc\.acme\.com\/token .*https is required/,
     ],
+    ['loopback issuer', { issuer: 'https://127.0.0.1:1/realms/a' }, /loopback, private or link-local/],
+    ['link-local token endpoint', { issuer: 'https://kc.acme.com/realms/a', token_endpoint: 'https://169.254.169.254/token' }, /loopback, private or link-local/],
     ['no issuer at all', { authorization_endpoint: 'https://login.example.com/authorize' }, /no issuer/],
   ];
   for (const [label, cfg, detail] of cases) {
     const err = await registry.get(provider(`c-${label.replace(/\W/g, '')}`, cfg)).catch((e: unknown) => e);
     t.type(err, GatewayError, label);
-    t.equal((err as GatewayError).statusCode, 503, label);
+    t.equal((err as GatewayError).statusCode, 502, label);
+    t.equal((err as GatewayError).code, ErrorCodes.PROVIDER_MISCONFIGURED, label);
     t.match((err as GatewayError).detail, detail, label);
   }
   t.same(calls, [], 'no request was made');
+});
+
+t.test('discovered endpoints are pinned to the issuer unless the configuration lists them', async (t) => {
+  const idp = await startIdp({ clients: [{ client_id: 'pinned', client_secret: SECRET, redirect_uris: ['https://a.example.com/cb'] }], users: {} });
+  t.teardown(() => idp.close());
+  const elsewhere = 'http://127.0.0.1:29591/internal/do-something';
+  // The same provider, reached through a front that rewrites its discovery document.
+  const intercepting = ((input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if (url.endsWith('/.well-known/openid-configuration')) {
+      return fetch(url).then(async (r) => {
+        const body = (await r.json()) as Record<string, unknown>;
+        return new Response(JSON.stringify({ ...body, token_endpoint: elsewhere, userinfo_endpoint: elsewhere }), { headers: { 'content-type': 'application/json' } });
+      });
+    }
+    return fetch(input, init);
+  }) as typeof fetch;
+  const log = logger();
+  const registry = new ClientRegistry({ httpTimeoutMs: 2000, insecureAllowPrivateProviders: true, retryMaxSeconds: 60, fetch: intercepting, log });
+  t.teardown(() => registry.close());
+  const err = await registry.get(provider('pinned', { issuer: idp.issuer })).catch((e: unknown) => e);
+  t.equal((err as GatewayError).statusCode, 502);
+  t.match((err as GatewayError).detail, /discovered token_endpoint http:\/\/127\.0\.0\.1:29591\/internal\/do-something is not on the issuer's origin/);
+  t.match(JSON.stringify(log.entries), /identity provider configuration failed/);
+
+  const listed = await registry.client(provider('pinned', { issuer: idp.issuer, token_endpoint: idp.url('/token') }, 2));
+  t.equal(listed.config.serverMetadata().token_endpoint, idp.url('/token'), 'a listed endpoint is used');
+  t.equal(listed.config.serverMetadata().userinfo_endpoint, undefined, 'an optional off-origin endpoint is dropped');
+  t.match(JSON.stringify(log.entries), /discovered endpoint refused.*userinfo_endpoint|userinfo_endpoint.*discovered endpoint refused/);
+});
+
+t.test('host names are checked after DNS resolution', async (t) => {
+  const { hostname } = await import('node:os');
+  const { lookup } = await import('node:dns/promises');
+  const name = hostname();
+  const resolved = await lookup(name).catch(() => undefined);
+  const { isPublicAddress } = await import('../../src/tenancy/provider-url.js');
+  if (!resolved || isPublicAddress(resolved.address)) {
+    t.pass(`${name} does not resolve to a private address here: nothing to check`);
+    return;
+  }
+  const { createProviderFetch } = await import('../../src/oidc/provider-fetch.js');
+  const strict = createProviderFetch({ timeoutMs: 2000, insecureAllowPrivate: false });
+  t.teardown(() => strict.close());
+  const err = (await strict.fetch(`https://${name}:9443/.well-known/openid-configuration`).catch((e: unknown) => e)) as Error;
+  t.match(String((err as { cause?: { message?: string } }).cause?.message ?? err.message), /not a public address/, `${name} -> ${resolved.address} refused`);
 });

@@ -54,8 +54,10 @@ const acmeCompany: CompanySso = {
   hosts: [],
 };
 
-const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 60 });
-const config = await registry.get(acmeProvider);
+const registry = new ClientRegistry({ httpTimeoutMs: 2000, retryMaxSeconds: 60, insecureAllowPrivateProviders: true });
+t.teardown(() => registry.close());
+const client = await registry.client(acmeProvider);
+const config = client.config;
 const SCOPES = ['openid', 'profile', 'email'];
 
 /** Starts a login and walks alice through the provider's pages. */
@@ -105,7 +107,7 @@ t.test('a full code flow gives the tenant and group claims, and an identity', as
   const { transaction, callback } = await login();
   t.equal(callback.origin + callback.pathname, REDIRECT, 'the provider redirected to the callback');
   t.equal(callback.searchParams.get('iss'), idp.issuer);
-  const result = await finishLogin(config, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
+  const result = await finishLogin(client, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
   t.equal(result.claims['sub'], 'alice');
   t.equal(result.claims['tenant_key'], 'acme');
   t.same(result.claims['ad_groups_trusted'], ['IDP group name1', 'IDP admin group name1']);
@@ -126,6 +128,7 @@ t.test('a full code flow gives the tenant and group claims, and an identity', as
       groups: ['Clearml group name1'],
       admin: true,
     },
+    idpGroups: ['IDP group name1', 'IDP admin group name1'],
   });
 });
 
@@ -134,16 +137,16 @@ t.test('a tampered state is refused before the code is redeemed', async (t) => {
   const tampered = new URL(callback);
   tampered.searchParams.set('state', `${transaction.state.slice(0, -1)}x`);
   const tokenHits = idp.hits.get('/token') ?? 0;
-  const err = await flowError(finishLogin(config, { callbackUrl: tampered, transaction, expectedRedirectUri: REDIRECT }));
+  const err = await flowError(finishLogin(client, { callbackUrl: tampered, transaction, expectedRedirectUri: REDIRECT }));
   t.equal(err.reason, 'state_mismatch');
   t.equal(err.statusCode, 400);
   t.equal(idp.hits.get('/token') ?? 0, tokenHits, 'nothing sent to the token endpoint');
 
   const missing = new URL(callback);
   missing.searchParams.delete('state');
-  t.equal((await flowError(finishLogin(config, { callbackUrl: missing, transaction, expectedRedirectUri: REDIRECT }))).reason, 'state_mismatch');
+  t.equal((await flowError(finishLogin(client, { callbackUrl: missing, transaction, expectedRedirectUri: REDIRECT }))).reason, 'state_mismatch');
 
-  const result = await finishLogin(config, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
+  const result = await finishLogin(client, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
   t.equal(result.claims['sub'], 'alice', 'the genuine callback still works');
 });
 
@@ -151,15 +154,15 @@ t.test('a state from another login is refused', async (t) => {
   const first = await login();
   const second = await login();
   const err = await flowError(
-    finishLogin(config, { callbackUrl: first.callback, transaction: second.transaction, expectedRedirectUri: REDIRECT }),
+    finishLogin(client, { callbackUrl: first.callback, transaction: second.transaction, expectedRedirectUri: REDIRECT }),
   );
   t.equal(err.reason, 'state_mismatch');
 });
 
 t.test('a replayed code is refused', async (t) => {
   const { transaction, callback } = await login();
-  await finishLogin(config, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
-  const err = await flowError(finishLogin(config, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT }));
+  await finishLogin(client, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
+  const err = await flowError(finishLogin(client, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT }));
   t.equal(err.reason, 'invalid_grant');
   t.equal(err.statusCode, 400);
   t.equal(err.oauthError, 'invalid_grant');
@@ -169,7 +172,7 @@ t.test('a replayed code is refused', async (t) => {
 t.test('a wrong nonce is refused', async (t) => {
   const { transaction, callback } = await login();
   const err = await flowError(
-    finishLogin(config, {
+    finishLogin(client, {
       callbackUrl: callback,
       transaction: { ...transaction, nonce: oidc.randomNonce() },
       expectedRedirectUri: REDIRECT,
@@ -182,7 +185,7 @@ t.test('a wrong nonce is refused', async (t) => {
 t.test('a wrong PKCE verifier is refused by the provider', async (t) => {
   const { transaction, callback } = await login();
   const err = await flowError(
-    finishLogin(config, {
+    finishLogin(client, {
       callbackUrl: callback,
       transaction: { ...transaction, codeVerifier: oidc.randomPKCECodeVerifier() },
       expectedRedirectUri: REDIRECT,
@@ -195,7 +198,7 @@ t.test('a callback naming another issuer is refused', async (t) => {
   const { transaction, callback } = await login();
   const mixedUp = new URL(callback);
   mixedUp.searchParams.set('iss', 'https://evil.example.com');
-  const err = await flowError(finishLogin(config, { callbackUrl: mixedUp, transaction, expectedRedirectUri: REDIRECT }));
+  const err = await flowError(finishLogin(client, { callbackUrl: mixedUp, transaction, expectedRedirectUri: REDIRECT }));
   t.equal(err.reason, 'bad_callback');
   t.equal(err.statusCode, 400);
 });
@@ -205,36 +208,36 @@ t.test('malformed callbacks are refused', async (t) => {
   const otherHost = new URL(callback);
   otherHost.host = 'globex.ml.example.com';
   t.equal(
-    (await flowError(finishLogin(config, { callbackUrl: otherHost, transaction, expectedRedirectUri: REDIRECT }))).reason,
+    (await flowError(finishLogin(client, { callbackUrl: otherHost, transaction, expectedRedirectUri: REDIRECT }))).reason,
     'bad_callback',
     'callback on another redirect URI',
   );
   const noCode = new URL(callback);
   noCode.searchParams.delete('code');
-  t.equal((await flowError(finishLogin(config, { callbackUrl: noCode, transaction, expectedRedirectUri: REDIRECT }))).reason, 'bad_callback');
+  t.equal((await flowError(finishLogin(client, { callbackUrl: noCode, transaction, expectedRedirectUri: REDIRECT }))).reason, 'bad_callback');
   const twoCodes = new URL(callback);
   twoCodes.searchParams.append('code', 'another');
-  t.equal((await flowError(finishLogin(config, { callbackUrl: twoCodes, transaction, expectedRedirectUri: REDIRECT }))).reason, 'bad_callback');
+  t.equal((await flowError(finishLogin(client, { callbackUrl: twoCodes, transaction, expectedRedirectUri: REDIRECT }))).reason, 'bad_callback');
 });
 
 t.test('an error from the provider in the callback', async (t) => {
   const { transaction } = await startLogin(config, { redirectUri: REDIRECT, scopes: SCOPES });
   const denied = new URL(REDIRECT);
   denied.search = new URLSearchParams({ error: 'access_denied', error_description: 'End-User aborted interaction', state: transaction.state, iss: idp.issuer }).toString();
-  const err = await flowError(finishLogin(config, { callbackUrl: denied, transaction, expectedRedirectUri: REDIRECT }));
+  const err = await flowError(finishLogin(client, { callbackUrl: denied, transaction, expectedRedirectUri: REDIRECT }));
   t.equal(err.reason, 'provider_error');
   t.equal(err.statusCode, 400);
   t.equal(err.oauthError, 'access_denied');
 
   const busy = new URL(REDIRECT);
   busy.search = new URLSearchParams({ error: 'temporarily_unavailable', state: transaction.state }).toString();
-  const unavailable = await flowError(finishLogin(config, { callbackUrl: busy, transaction, expectedRedirectUri: REDIRECT }));
+  const unavailable = await flowError(finishLogin(client, { callbackUrl: busy, transaction, expectedRedirectUri: REDIRECT }));
   t.equal(unavailable.reason, 'provider_unavailable');
   t.equal(unavailable.statusCode, 503);
 
   const forged = new URL(REDIRECT);
   forged.search = new URLSearchParams({ error: 'access_denied', state: 'forged' }).toString();
-  t.equal((await flowError(finishLogin(config, { callbackUrl: forged, transaction, expectedRedirectUri: REDIRECT }))).reason, 'state_mismatch');
+  t.equal((await flowError(finishLogin(client, { callbackUrl: forged, transaction, expectedRedirectUri: REDIRECT }))).reason, 'state_mismatch');
 });
 
 t.test('an unreachable token endpoint is a 503', async (t) => {
@@ -242,7 +245,9 @@ t.test('an unreachable token endpoint is a 503', async (t) => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  const broken = await new ClientRegistry({ httpTimeoutMs: 1000, retryMaxSeconds: 60 }).get({
+  const brokenRegistry = new ClientRegistry({ httpTimeoutMs: 1000, retryMaxSeconds: 60, insecureAllowPrivateProviders: true });
+  t.teardown(() => brokenRegistry.close());
+  const broken = await brokenRegistry.client({
     ...acmeProvider,
     configuration: { ...acmeProvider.configuration, token_endpoint: `http://127.0.0.1:${port}/token` },
   });
@@ -271,7 +276,7 @@ t.test('end-session URL', async (t) => {
 
 t.test('the provider accepts the end-session URL built after a login', async (t) => {
   const { transaction, callback } = await login();
-  const result = await finishLogin(config, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
+  const result = await finishLogin(client, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
   const url = buildEndSessionUrl(config, { idTokenHint: result.idToken, postLogoutRedirectUri: POST_LOGOUT, clientId: 'acme-web' })!;
   const res = await fetch(url, { redirect: 'manual' });
   const body = await res.text();
@@ -281,7 +286,7 @@ t.test('the provider accepts the end-session URL built after a login', async (t)
 
 t.test('revokeTokens revokes at the provider, and never throws', async (t) => {
   const { transaction, callback } = await login();
-  const result = await finishLogin(config, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
+  const result = await finishLogin(client, { callbackUrl: callback, transaction, expectedRedirectUri: REDIRECT });
   const accessToken = result.accessToken!;
   await t.resolves(oidc.fetchUserInfo(config, accessToken, 'alice'), 'the access token works before');
   t.equal(await revokeTokens(config, { accessToken }, 2000), 1);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { readFileSync } from 'node:fs';
 import { adminCall, publicRequest, seedRouteTenants, startGateway, startUpstream } from '../helpers/gateway.js';
 
 type Test = import('tap').Test;
@@ -147,6 +148,10 @@ t.test('callbacks: only well-formed callbacks of known clients of the right tena
   t.equal((JSON.parse(good.body) as { url: string }).url, '/callback_acme-webapp?code=abc&state=xyz&session_state=s1&iss=https%3A%2F%2Fkc');
   t.equal((await s.req({ path: '/callback_acme-webapp?error=access_denied&error_description=no&state=xyz' })).status, 200, 'error callbacks on the base host');
   t.equal((await s.req({ path: '/callback_globex-webapp?code=a&state=b', host: 'globex.ml.example.com' })).status, 200);
+  const google = '/callback_acme-webapp?state=xyz&code=4%2F0Ab&scope=email+openid+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fuserinfo.email&authuser=0&hd=acme.com&prompt=consent';
+  const passed = await s.req({ path: google, host: 'acme.ml.example.com' });
+  t.equal(passed.status, 200, "Google's extra parameters are accepted");
+  t.equal((JSON.parse(passed.body) as { url: string }).url, google, 'and passed on to the webapp as sent');
 
   const before = s.upstream.seen.length;
   const refused: Array<[string, string, string?]> = [
@@ -191,7 +196,7 @@ t.test('form_post callbacks: the body is validated and passed on intact', async 
   const before = s.upstream.seen.length;
   const bad = [
     { headers: form, body: 'code=abc' },
-    { headers: form, body: 'code=a&state=b&extra=1' },
+    { headers: form, body: 'code=a&state=b&redirect_uri=https%3A%2F%2Fevil.example' },
     { headers: { 'content-type': 'application/json' }, body: '{"code":"a","state":"b"}' },
   ];
   for (const b of bad) {
@@ -396,4 +401,41 @@ t.test('/login/ with a trailing slash is the bare /login', async (t) => {
   t.equal(r.status, 302);
   t.equal(r.headers.location, '/login/acme');
   t.equal((await s.req({ path: '/login/acme/', headers: NAV })).status, 200, 'a trailing slash after the tenant is fine');
+});
+
+t.test("route mode: the webapp's redirects are read decoded: encoded or repeated parameter names never smuggle a URI", async (t) => {
+  const gw = await redirectingWebapp(t);
+  const lines = readFileSync(new URL('../fixtures/hostile-upstream-locations.txt', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  t.ok(lines.length >= 10, 'the corpus is not truncated');
+  for (const location of lines) {
+    const r = await publicRequest(gw.publicPort, { path: `/login/acme?to=${encodeURIComponent(location)}`, host: 'acme.ml.example.com' });
+    const sent = new URL(r.headers.location!);
+    const uris = [...sent.searchParams].filter(([k]) => k === 'post_logout_redirect_uri' || k === 'redirect_uri').map(([, v]) => v);
+    t.ok(uris.length > 0, `${location}: a URI is named`);
+    for (const v of uris) t.ok(['https://acme.ml.example.com/login/acme', 'https://acme.ml.example.com/callback_web'].includes(v), `${location}: only the user's own origin (${v})`);
+    t.notMatch(r.headers.location!, /evil/, `${location}: nothing of the hostile value reaches the browser`);
+  }
+});
+
+t.test('/api is classified after it is stripped: gateway paths under /api never reach the apiserver', async (t) => {
+  const s = await setup(t);
+  const before = s.api.seen.length;
+  const cases: Array<[string, string]> = [
+    ['/api/callback_acme-webapp?code=abc&state=x&evil=1', 'acme.ml.example.com'],
+    ['/api/callback_acme-webapp?code=abc&state=x', 'ml.example.com'],
+    ['/api/login/globex', 'acme.ml.example.com'],
+    ['/api/login/acme', 'acme.ml.example.com'],
+    ['/api/login', 'ml.example.com'],
+    ['/api/logout', 'ml.example.com'],
+    ['/api/x/../callback_acme-webapp?code=a&state=b', 'ml.example.com'],
+  ];
+  for (const [path, host] of cases) {
+    const r = await s.req({ path, host, headers: { accept: 'application/json' } });
+    t.equal(r.status, 404, `${path} on ${host}: 404`);
+  }
+  t.equal(s.api.seen.length, before, 'none of them reached the apiserver');
+  const ok = await s.req({ path: '/api/login.supported_modes', headers: { accept: 'application/json' } });
+  t.equal(ok.status, 200, "the apiserver's own login endpoints still pass");
 });

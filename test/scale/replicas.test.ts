@@ -133,4 +133,45 @@ if (!pgUp || !redisUp) {
     }
     t.equal(ready, 200, 'ready again by itself');
   });
+
+  t.test('sessions follow the directory on every replica: group changes within a second, a deleted provider ends them', async (t) => {
+    const idp = await startIdp({
+      clients: [{ client_id: 'acme-web', client_secret: 'acme-secret-1234567890', redirect_uris: ['http://acme.ml.example.com/callback_acme-web'], post_logout_redirect_uris: ['http://acme.ml.example.com/login/acme'] }],
+      users: { bob: { email: 'bob@acme.com', email_verified: true, tenant_key: 'acme', groups: ['staff'] } },
+    });
+    t.teardown(() => idp.close());
+    const { a, b, upstream } = await replicas(t, { mode: 'authenticate', session: { secret: SESSION_SECRET }, public: { host: '127.0.0.1', port: 0, url: 'http://ml.example.com' } });
+    await adminCall(a.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme', group_mapping: { staff: 'Staff' } } });
+    await adminCall(a.adminUrl, 'sso.save_provider_configuration', { provider: 'keycloak', company: 'c', configuration: { id: 'kc', client_id: 'acme-web', client_secret: 'acme-secret-1234567890', issuer: idp.issuer, group_enabled: true } });
+    const browser = new Browser();
+    const req = async (port: number, path: string) => {
+      const cookie = browser.header();
+      const r = await publicRequest(port, { path, host: 'acme.ml.example.com', headers: { accept: 'application/json', ...(cookie ? { cookie } : {}) } });
+      browser.take(r.headers);
+      return r;
+    };
+    const start = await req(a.publicPort, '/login/acme');
+    const cb = new URL((await loginAtIdp(start.headers.location!, 'bob')).callbackUrl);
+    t.equal((await req(a.publicPort, cb.pathname + cb.search)).status, 302);
+    t.equal((await req(b.publicPort, '/x')).status, 200);
+    t.equal(upstream.seen.at(-1)!.headers['x-auth-request-groups'], 'Staff');
+
+    const within = async (what: string, check: () => Promise<boolean>) => {
+      const started = Date.now();
+      let ok = false;
+      while (!ok && Date.now() - started < 1000) {
+        ok = await check();
+        if (!ok) await new Promise((r) => setTimeout(r, 20));
+      }
+      t.ok(ok, `${what} on the other replica after ${Date.now() - started} ms`);
+    };
+    await adminCall(a.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { group_mapping: { staff: ['Staff', 'Editors'] }, admin_groups: ['staff'] } });
+    await within('the new groups and admin apply', async () => {
+      const r = await req(b.publicPort, '/x');
+      const h = upstream.seen.at(-1)!.headers;
+      return r.status === 200 && h['x-auth-request-groups'] === 'Staff,Editors' && h['x-auth-request-admin'] === 'true';
+    });
+    await adminCall(a.adminUrl, 'sso.delete_provider_configuration', { company: 'c', id: 'kc' });
+    await within('the session ends', async () => (await req(b.publicPort, '/x')).status === 401);
+  });
 }

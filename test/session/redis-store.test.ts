@@ -83,8 +83,32 @@ if (!(await redisReachable())) {
     return store;
   };
 
-  await runSessionStoreContract(t, 'redis', () => new RedisSessionStore({ url: REDIS_URL, keyPrefix: prefix }), {
+  await runSessionStoreContract(t, 'redis', (clock, space) => new RedisSessionStore({ url: REDIS_URL, keyPrefix: `${prefix}${space}:`, now: clock.now }), {
     clockControlled: false,
+    shared: true,
+  });
+
+  t.test('index sets expire with their sessions, and lookups drop ids of expired sessions', async (t) => {
+    let now = Date.now();
+    const expired: number[] = [];
+    const store = new RedisSessionStore({ url: REDIS_URL, keyPrefix: prefix, now: () => now, onExpired: (n) => expired.push(n) });
+    t.teardown(() => store.close());
+    const company = `c-${randomBytes(4).toString('hex')}`;
+    const id = await store.create(session({ company, sid: 'x', expiresAt: now + 600 }), 60);
+    const short = await store.create(session({ company }), 0.3);
+    const sets = (await raw.keys(`${prefix}idx:*`)).filter((k) => k.length > 0);
+    t.ok(sets.length >= 4, 'index sets exist');
+    const ttls = await Promise.all(sets.map((k) => raw.pttl(k)));
+    t.ok(ttls.every((ms) => ms > 0), 'every index set has a TTL');
+    await sleep(400);
+    t.same((await store.find({ company })).map((e) => e.id), [id], 'the idle-expired session is not found');
+    t.same(expired, [1], 'and counted once as expired');
+    t.same((await store.find({ company })).map((e) => e.id), [id]);
+    t.same(expired, [1], 'not twice');
+    t.notOk((await store.find({ company })).some((e) => e.id === short));
+    now += 1000;
+    t.same(await store.find({ company }), [], 'past expiresAt by the injected clock: not found');
+    t.equal(await store.get(id), undefined, 'nor read');
   });
 
   t.test('sessions and single-use keys live under the prefix, each with a TTL', async (t) => {

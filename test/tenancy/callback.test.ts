@@ -139,3 +139,28 @@ t.test('well-formed callbacks pass both checks', async (t) => {
     t.equal(refusalOf(target), undefined, target);
   }
 });
+
+t.test('validateCallbackQuery: what Google adds is ignored, within bounds', async (t) => {
+  const google = 'state=s1&iss=https%3A%2F%2Faccounts.google.com&code=4%2F0Ab_x&scope=email+profile+openid+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fuserinfo.email&authuser=0&hd=acme.com&prompt=consent';
+  t.same(validateCallbackQuery(google), {
+    ok: true,
+    params: {
+      state: 's1',
+      iss: 'https://accounts.google.com',
+      code: '4/0Ab_x',
+      extra: { scope: 'email profile openid https://www.googleapis.com/auth/userinfo.email', authuser: '0', hd: 'acme.com', prompt: 'consent' },
+    },
+  });
+  const many = Array.from({ length: 16 }, (_, i) => `x${i}=1`).join('&');
+  t.equal(validateCallbackQuery(`code=a&state=b&${many}`).ok, true, '16 extra parameters');
+  t.same(validateCallbackQuery(`code=a&state=b&${many}&x16=1`), { ok: false, reason: 'too_many_params' });
+  t.same(validateCallbackQuery(`code=a&state=b&hd=${'a'.repeat(1025)}`), { ok: false, reason: 'too_long' });
+  t.same(validateCallbackQuery(`code=a&state=b&${'h'.repeat(65)}=1`), { ok: false, reason: 'unknown_param' });
+  t.same(validateCallbackQuery('code=a&state=b&hd=a&hd=b'), { ok: false, reason: 'duplicate_param' });
+  t.same(validateCallbackQuery('code=a&state=b&hd=%0d%0aX'), { ok: false, reason: 'control_char' });
+  t.same(validateCallbackQuery('code=a&state=b&hd=%ff'), { ok: false, reason: 'bad_encoding' });
+  for (const name of ['Code', 'STATE', 'Iss', 'redirect', 'Redirect_Uri', 'id_token', 'nonce', 'client_id', '__proto__', '_x', '1x', 'h%64']) {
+    t.same(validateCallbackQuery(`code=a&state=b&${name}=1`), { ok: false, reason: 'unknown_param' }, name);
+  }
+  t.same(validateCallbackQuery('error=access_denied&state=b&hd=acme.com'), { ok: true, params: { error: 'access_denied', state: 'b', extra: { hd: 'acme.com' } } });
+});

@@ -9,11 +9,13 @@
  *   everything else gets a 421 page and is never passed on;
  * - redirect URIs are built on public.url on the base host, and on
  *   `<public.url scheme>://<host>[:<public.url port>]` on a tenant host;
- * - a cached answer costs no I/O; a store failure on an uncached host is a 503 page.
+ * - a cached answer costs no I/O; a store failure on an uncached host is a 503 page;
+ *   a client over its budget of unknown names gets `TooManyLookupsError` (429).
  */
 import { NOT_CACHED } from '../../directory/cached-directory.js';
 import type { TenantRecord } from '../../directory/types.js';
 import { StoreUnavailableError } from '../../errors.js';
+import { clientKey } from '../../net/client-key.js';
 import { classifyHost, normalizeHost } from '../../tenancy/host.js';
 import { remembered } from '../../tenancy/remembered.js';
 import type { RequestContext, Site } from '../context.js';
@@ -47,12 +49,12 @@ export function resolveHost(env: PipelineEnv): HostResolver {
     return directory.peek('tenant', tenantId);
   }
 
-  async function lookup(host: string): Promise<Resolution> {
+  async function lookup(host: string, client: { client: string }): Promise<Resolution> {
     const kind = classifyHost(host, classify);
     if (kind.kind === 'base') return null;
-    const tenantId = kind.kind === 'vanity' ? kind.tenant : await directory.tenantByHost(host);
+    const tenantId = kind.kind === 'vanity' ? kind.tenant : await directory.tenantByHost(host, client);
     if (tenantId === undefined) return undefined;
-    return directory.tenant(tenantId);
+    return directory.tenant(tenantId, client);
   }
 
   function settle(host: string, tenant: Resolution): Site | Decision {
@@ -76,7 +78,7 @@ export function resolveHost(env: PipelineEnv): HostResolver {
     }
     const hit = cached(host);
     if (hit !== NOT_CACHED) return settle(host, hit);
-    return lookup(host).then(
+    return lookup(host, { client: clientKey(ctx.clientAddress) }).then(
       (tenant) => settle(host, tenant),
       (err: unknown) => {
         if (err instanceof StoreUnavailableError) return unavailablePage();
