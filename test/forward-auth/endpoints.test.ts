@@ -1,5 +1,5 @@
 import t from 'tap';
-import { seedRouteTenants, startGateway, startUpstream } from '../helpers/gateway.js';
+import { publicRequest, seedRouteTenants, startGateway, startUpstream } from '../helpers/gateway.js';
 import { twoTenants } from '../helpers/two-tenants.js';
 import { FORWARD_IDENTITY_HEADERS } from '../../src/forward-auth/translate.js';
 
@@ -124,7 +124,7 @@ t.test('route mode: 200 without identity headers, vanity login, callback validat
   t.equal(login.statusCode, 200, 'the email discovery is open');
   const cb = await inject('/_gate/forward-auth', caddyHttps('acme.ml.example.com', '/callback_globex-webapp?code=a&state=b'));
   t.equal(cb.statusCode, 400, 'another tenant\'s callback is refused');
-  const old = await inject('/_auth/forward-auth', caddyHttps('acme.ml.example.com', '/projects'));
+  const old = await publicRequest(gw.publicPort, { path: '/_auth/forward-auth', host: 'acme.ml.example.com', headers: { ...caddyHttps('acme.ml.example.com', '/projects'), host: 'acme.ml.example.com' } });
   t.match(old.body, /"upstream":true/, 'the default prefix is an ordinary path when another is configured');
 });
 
