@@ -50,6 +50,8 @@ import { createDecider } from './pipeline/decide.js';
 import forwardAuth, { forwardAuthPaths } from './forward-auth/index.js';
 import type { ReadinessCheck } from './observability/health.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
+import type { Duplex } from 'node:stream';
+import { SessionSockets } from './proxy/session-sockets.js';
 
 /** What `buildApp` may be given instead of building it from the configuration. */
 export interface GatewayDeps {
@@ -257,7 +259,22 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     limits: { login: perMinute(config.rateLimit.loginPerMinute), callback: perMinute(config.rateLimit.callbackPerMinute) },
     ...(authenticator ? { sessions: authenticator.sessions } : {}),
   };
-  await pub.register(gatePlugin, { env, ...(authenticator ? { handlers: authenticator.handlers } : {}), bodyLimit: config.public.bodyLimitBytes });
+  let onSessionUpgrade: ((sessionId: string, socket: Duplex) => void) | undefined;
+  if (authenticator && b.sessions) {
+    const sockets = new SessionSockets({ stillValid: (id) => authenticator.stillValid(id) });
+    const stopListening = b.sessions.onEnded((ids) => sockets.end(ids));
+    pub.addHook('onClose', async () => {
+      stopListening();
+      sockets.close();
+    });
+    onSessionUpgrade = (sessionId, socket) => sockets.add(sessionId, socket);
+  }
+  await pub.register(gatePlugin, {
+    env,
+    ...(authenticator ? { handlers: authenticator.handlers } : {}),
+    ...(onSessionUpgrade ? { onSessionUpgrade } : {}),
+    bodyLimit: config.public.bodyLimitBytes,
+  });
   const { path: prefix, cacheSeconds } = config.forwardAuth;
   await pub.register(forwardAuth, { decider: createDecider(env), mode: config.mode, prefix, trustedProxies: config.public.trustedProxies, cacheSeconds });
   if (b.sessions && b.registry) {

@@ -115,6 +115,8 @@ export function identityHeaders(data: SessionData): Record<string, string> {
 export interface Authenticator {
   sessions: SessionAccess;
   handlers: AuthenticateHandlers;
+  /** Whether a session is still valid and backed by the directory (for long-lived connections). */
+  stillValid(sessionId: string): Promise<boolean>;
 }
 
 /** Builds authenticate mode; nothing is registered here (the gate plugin calls it). */
@@ -180,6 +182,12 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     const record = ctx.site.tenant ?? opts.directory.peek('tenant', data.tenant);
     if (record !== NOT_CACHED) return settle(id, data, record);
     return opts.directory.tenant(data.tenant).then((r) => settle(id, data, r));
+  }
+
+  async function stillValid(id: string): Promise<boolean> {
+    const data = await opts.sessions.get(id);
+    if (!data || data.expiresAt <= now()) return false;
+    return settle(id, data, await opts.directory.tenant(data.tenant)) !== null;
   }
 
   /** The request's valid session: at once when the store and the directory can tell, later otherwise. */
@@ -336,5 +344,5 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
     },
   };
 
-  return { sessions: { load, identityOf, hiddenCookies }, handlers };
+  return { sessions: { load, identityOf, hiddenCookies }, handlers, stillValid };
 }

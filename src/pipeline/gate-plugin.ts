@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import type { ClientRecord } from '../directory/types.js';
 import { StoreUnavailableError } from '../errors.js';
 import { sendPage } from '../pages/render.js';
@@ -37,6 +37,8 @@ export interface GatePluginOptions {
   env: PipelineEnv;
   /** Present in authenticate mode. */
   handlers?: AuthenticateHandlers;
+  /** Told of every websocket upgrade passed on under a session (authenticate mode). */
+  onSessionUpgrade?(sessionId: string, socket: Duplex): void;
   bodyLimit: number;
 }
 
@@ -96,6 +98,7 @@ async function gate(app: FastifyInstance, opts: GatePluginOptions): Promise<void
     switch (d.kind) {
       case 'pass':
         ctx.view = d.view;
+        if (d.view.sessionId !== undefined && opts.onSessionUpgrade && req.headers.upgrade !== undefined) opts.onSessionUpgrade(d.view.sessionId, req.raw.socket);
         return undefined;
       case 'local':
         return undefined;
