@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { IDENTITY_HEADERS } from '../src/proxy/upstream-proxy.js';
+import { IDENTITY_HEADERS } from '../src/proxy/identity-headers.js';
 
 export { IDENTITY_HEADERS };
 

@@ -16,6 +16,7 @@ import { SessionsAdmin } from './admin/sessions-admin.js';
 import { tenantOrigins } from './cli/describe.js';
 import { AuthThrottle } from './admin/basic-auth.js';
 import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
+import identityAssertion, { JWKS_PATH, assertionFor, setupAssertion } from './assertion/plugin.js';
 import type { Config } from './config/schema.js';
 import { CachedDirectory } from './directory/cached-directory.js';
 import { createStore, splitPostgresUrl } from './directory/open-store.js';
@@ -245,12 +246,13 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
   };
   const authenticator = authenticatorFor(config, b, deps);
   const fa = forwardAuthPaths(config.forwardAuth.path);
+  const assertion = await setupAssertion(config, b.store, b.directory, b.logger, deps.now);
   const env: PipelineEnv = {
     mode: config.mode,
     directory: b.directory,
     metrics: b.metrics,
     hosts: { publicUrl: config.public.url, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config) },
-    anyHostPaths: new Set([...ANY_HOST_PATHS, ...fa.exact]),
+    anyHostPaths: new Set([...ANY_HOST_PATHS, ...(assertion ? [JWKS_PATH] : []), ...fa.exact]),
     anyHostPrefix: fa.anyMethodPrefix,
     tenantLogin: config.sso.tenant_login || config.mode === 'authenticate',
     allowSettingsProviders: config.sso.allow_settings_providers,
@@ -276,7 +278,14 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     bodyLimit: config.public.bodyLimitBytes,
   });
   const { path: prefix, cacheSeconds } = config.forwardAuth;
-  await pub.register(forwardAuth, { decider: createDecider(env), mode: config.mode, prefix, trustedProxies: config.public.trustedProxies, cacheSeconds });
+  await pub.register(forwardAuth, {
+    decider: createDecider(env),
+    mode: config.mode,
+    prefix,
+    trustedProxies: config.public.trustedProxies,
+    cacheSeconds,
+    ...(assertion ? { assertion: assertionFor(assertion) } : {}),
+  });
   if (b.sessions && b.registry) {
     await pub.register(logoutChannels, {
       directory: b.directory,
@@ -290,6 +299,7 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
       ...(deps.now ? { now: deps.now } : {}),
     });
   }
+  if (assertion) await pub.register(identityAssertion, assertion);
   if (config.sso.tenant_login && !config.sso.only_password_login) {
     await pub.register(emailDiscovery, { directory: b.directory, metrics: b.metrics, perMinute: config.rateLimit.discoveryPerMinute, bodyLimit: config.public.bodyLimitBytes });
   }
@@ -298,6 +308,7 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     ...(config.upstreams.apiserver ? { apiserver: config.upstreams.apiserver } : {}),
     connectTimeoutMs: config.upstreams.connectTimeoutMs,
     timeoutMs: config.upstreams.timeoutMs,
+    dropUnderscoreHeaders: config.public.dropUnderscoreHeaders,
     observer: upstreamObserver(b.tracing),
     ...(config.mode === 'route' ? { guardLocation: guardPostLogoutLocation } : {}),
     ...edgeLimits(config),

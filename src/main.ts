@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
 import { baseDomainOf, baseHostsOf, buildApp, type Gateway } from './app.js';
 import { describeTenant } from './cli/describe.js';
+import { rotateSigningKey } from './assertion/keys.js';
 import { sessionsCommand } from './cli/sessions.js';
 import { checkDirectoryFile, exportDirectory, importDirectory, preflightImport, renderDirectory } from './cli/directory-file.js';
 import { loadConfig, redactConfig } from './config/load.js';
@@ -33,6 +34,8 @@ commands:
   tenants describe TENANT [--no-check]
                              what to register in the tenant's identity provider,
                              and a check of the provider against the directory
+  keys rotate                new signing key for X-Auth-Request-Jwt; the previous one
+                             stays published for assertion.rotationGraceSeconds
   sessions summary --company COMPANY
                              count the company's live sessions, by provider
   sessions revoke --company COMPANY (--user USER | --all)
@@ -176,6 +179,15 @@ async function directoryCommand(
         return 0;
       });
     }
+    if (command === 'keys') {
+      if (args[0] !== 'rotate') {
+        io.err(`keys: unknown subcommand ${args[0] ?? ''}\n${USAGE}\n`);
+        return 2;
+      }
+      const kid = await withStore(config, (store) => rotateSigningKey(store, config.assertion.rotationGraceSeconds * 1000));
+      io.out(`keys: ${kid} is the new signing key; every replica signs with it within ${config.assertion.keyRefreshSeconds} s, and the previous key stays published for ${config.assertion.rotationGraceSeconds} s\n`);
+      return 0;
+    }
     if (args[0] !== 'describe') {
       io.err(`tenants: unknown subcommand ${args[0] ?? ''}\n${USAGE}\n`);
       return 2;
@@ -216,7 +228,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.out(`${USAGE}\n`);
     return 0;
   }
-  const expected: Record<string, number> = { serve: 0, 'check-config': 0, export: 0, import: 1, tenants: 2, sessions: 1 };
+  const expected: Record<string, number> = { serve: 0, 'check-config': 0, export: 0, import: 1, tenants: 2, keys: 1, sessions: 1 };
   if (expected[command] !== undefined && rest.length !== expected[command]) {
     io.err(`${command}: wrong number of arguments\n${USAGE}\n`);
     return 2;
@@ -225,6 +237,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     case 'export':
     case 'import':
     case 'tenants':
+    case 'keys':
       return directoryCommand(command, rest, parsed.values, io);
     case 'serve':
       return serve(parsed.values.config, io);

@@ -185,6 +185,13 @@ export class DirectoryAdmin {
     };
     const displayName = input.display_name ?? base.display_name;
     if (displayName !== undefined && displayName !== '') sso.display_name = displayName;
+    const audience = input.assertion_audience ?? base.assertion_audience;
+    if (audience !== undefined && audience !== '') {
+      if (audience.includes(':') && !URL.canParse(audience)) {
+        throw new ValidationError('sso.assertion_audience', 'sso.assertion_audience must be a URL or a name without ":" (RFC 7519 StringOrURI)');
+      }
+      sso.assertion_audience = audience;
+    }
     return sso;
   }
 

@@ -25,6 +25,8 @@ export const SsoInput = Type.Object(
     domains: Type.Array(Type.String({ maxLength: 253 }), { maxItems: 100 }),
     hosts: Type.Array(Type.String({ maxLength: 253 }), { maxItems: 100 }),
     display_name: Type.String({ maxLength: 256 }),
+    /** `aud` of X-Auth-Request-Jwt; '' goes back to the tenant's origin. */
+    assertion_audience: Type.String({ maxLength: 2048, pattern: '^[\\x21-\\x7e]*$' }),
   },
   { ...strict, minProperties: 0 },
 );
@@ -55,6 +57,7 @@ export const ProviderConfigurationInput = Type.Object(
     group_enabled: Type.Optional(Type.Boolean()),
     claim_groups: Type.Optional(Name(128)),
     group_prohibit_user_login_if_not_in_group: Type.Optional(Type.Boolean()),
+    trust_unverified_email: Type.Optional(Type.Boolean()),
     scope: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+( [\\x21\\x23-\\x5B\\x5D-\\x7E]+)*$' })),
     token_endpoint_auth_method: Type.Optional(Type.Union(AUTH_METHODS.map((m) => Type.Literal(m)))),
     claims_source: Type.Optional(Type.Union([Type.Literal('id_token'), Type.Literal('userinfo'), Type.Literal('both')])),

@@ -28,6 +28,15 @@ export function tenantOrigins(config: Config, tenant: string, hosts: string[]): 
   return [...new Set([vanity, ...hosts.map((h) => `${scheme}//${h}${port}`), url.origin])];
 }
 
+/** How the provider's email claim becomes X-Auth-Request-Email / -User (trust_unverified_email). */
+export function emailPolicy(claim: string, trusted: boolean): string {
+  return trusted
+    ? `  Email: ${claim} is trusted without email_verified (trust_unverified_email: true); only an explicit email_verified: false drops it.\n` +
+        '    Keep this only for a provider where users cannot change their own email.\n'
+    : `  Email: ${claim} is forwarded only when the ID token says email_verified: true; otherwise the user is known by sub.\n` +
+        '    A provider that never sends email_verified (Entra ID and others) needs trust_unverified_email: true for emails to count.\n';
+}
+
 /** The back- and front-channel logout URIs of a client, one per origin the tenant is served on. */
 export function logoutUris(origins: readonly string[], clientId: string): { backchannel: string[]; frontchannel: string[] } {
   const id = encodeURIComponent(clientId);
@@ -50,6 +59,7 @@ export async function describeTenant(config: Config, store: TenantStore, tenantI
   out(`tenant ${tenant} (company ${company.company})\n`);
   out(`  hosts: ${origins.join(', ')}\n`);
   if (company.sso.domains.length) out(`  email domains: ${company.sso.domains.join(', ')}\n`);
+  out(`  identity assertion (X-Auth-Request-Jwt) audience: ${company.sso.assertion_audience ?? 'the origin the user is on (one of the hosts above)'}\n`);
   if (providers.length === 0) {
     out('  no identity provider is configured: save one with sso.save_provider_configuration\n');
     return 1;
@@ -84,6 +94,7 @@ export async function describeTenant(config: Config, store: TenantStore, tenantI
     }
     out(`  Claims the ID token must carry: ${cfg.claim_tenant ?? 'tenant_key'} (= "${tenant}")`);
     out(cfg.group_enabled ? `, ${cfg.claim_groups ?? 'groups'} (list of groups)\n` : '\n');
+    out(emailPolicy(cfg.claim_email ?? 'email', cfg.trust_unverified_email === true));
     if (opts.check === false) continue;
     const issuer = deriveIssuer(cfg);
     if (!issuer) {

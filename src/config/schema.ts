@@ -35,6 +35,8 @@ export const ConfigSchema = Type.Object(
         bodyLimitBytes: Type.Integer({ minimum: 1024, default: 65536 }),
         /** Time a client has to send a whole request (headers and body), in milliseconds. */
         requestTimeoutMs: Type.Integer({ minimum: 1000, default: 120000 }),
+        /** Drop every request header whose name contains `_` before the upstream (as nginx does). */
+        dropUnderscoreHeaders: Type.Boolean({ default: true }),
         /** A proxied request body that sends no byte for this long, or a client that reads nothing of the answer for this long, is cut off (ms). */
         bodyIdleTimeoutMs: Type.Integer({ minimum: 100, default: 30000 }),
       },
@@ -135,6 +137,19 @@ export const ConfigSchema = Type.Object(
         insecureAllowPrivateProviders: Type.Boolean({ default: false }),
         /** PEM file (PKCS#8, RSA or EC) of the key for private_key_jwt client authentication. */
         clientAssertionKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { ...strict, default: {} },
+    ),
+    assertion: Type.Object(
+      {
+        /** Send X-Auth-Request-Jwt and publish /.well-known/jwks.json (authenticate mode). */
+        enabled: Type.Boolean({ default: true }),
+        /** Lifetime of each assertion, in seconds. */
+        ttlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 60 }),
+        /** Each replica re-reads the signing keys at most this often (a rotation reaches it within this time). */
+        keyRefreshSeconds: Seconds(60),
+        /** After a rotation, the previous public key stays published this long. */
+        rotationGraceSeconds: Seconds(86400, 600),
       },
       { ...strict, default: {} },
     ),

@@ -67,6 +67,22 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'identity assertion signing keys',
+    up: `
+      CREATE TABLE signing_keys (
+        kid         text COLLATE "C" NOT NULL CONSTRAINT signing_keys_pkey PRIMARY KEY,
+        alg         text NOT NULL,
+        private_jwk text NOT NULL,
+        public_jwk  text NOT NULL,
+        created_at  bigint NOT NULL,
+        retired_at  bigint
+      );
+      -- At most one current key.
+      CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys ((retired_at IS NULL)) WHERE retired_at IS NULL;
+    `,
+  },
 ];
 
 /** First key of the advisory locks the directory takes; the second is a hash of the schema name. */

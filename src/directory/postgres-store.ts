@@ -22,13 +22,14 @@ import type { Pool, PoolClient } from 'pg';
 import { ConfigError, ConflictError, GatewayError, StoreUnavailableError, ValidationError } from '../errors.js';
 import type { ConflictField } from '../errors.js';
 import { ADVISORY_LOCK_CLASS, applyPostgresMigrations, SCHEMA_NAME_PATTERN } from './postgres-migrations.js';
-import { companyRow, providerRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
+import { companyRow, currentKey, providerRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
 import type {
   ClientRecord,
   Company,
   CompanySso,
   Provider,
   ProviderConfiguration,
+  SigningKey,
   TenantRecord,
   TenantStore,
   WriteResult,
@@ -139,6 +140,7 @@ function statements(schema: string) {
     ARRAY(SELECT d.domain FROM ${s}.company_domains d WHERE d.company = c.company ORDER BY d.position) AS domains,
     ARRAY(SELECT h.host FROM ${s}.company_hosts h WHERE h.company = c.company ORDER BY h.position) AS hosts`;
   const providerColumns = 'p.company, p.provider, p.configuration, p.updated_at';
+  const keyColumns = 'kid, alg, private_jwk, public_jwk, created_at, retired_at';
   return {
     ping: 'SELECT 1',
     lock: 'SELECT pg_advisory_xact_lock($1, hashtext($2))',
@@ -178,6 +180,11 @@ function statements(schema: string) {
     tenantByHost: `SELECT c.tenant FROM ${s}.company_hosts h JOIN ${s}.companies c ON c.company = h.company WHERE h.host = $1`,
     findClient: `SELECT ${providerColumns}, c.tenant FROM ${s}.providers p
       LEFT JOIN ${s}.companies c ON c.company = p.company WHERE p.client_id = $1`,
+    listKeys: `SELECT ${keyColumns} FROM ${s}.signing_keys ORDER BY retired_at IS NOT NULL, created_at DESC, kid`,
+    currentKey: `SELECT ${keyColumns} FROM ${s}.signing_keys WHERE retired_at IS NULL`,
+    insertKey: `INSERT INTO ${s}.signing_keys (kid, alg, private_jwk, public_jwk, created_at, retired_at) VALUES ($1, $2, $3, $4, $5, NULL)`,
+    retireKeys: `UPDATE ${s}.signing_keys SET retired_at = $1 WHERE retired_at IS NULL`,
+    dropKeys: `DELETE FROM ${s}.signing_keys WHERE retired_at < $1`,
   } as const;
 }
 
@@ -394,6 +401,29 @@ export class PostgresTenantStore implements TenantStore {
     return record;
   }
 
+  async listSigningKeys(): Promise<SigningKey[]> {
+    return (await this.#read<SigningKeyRow>(this.#sql.listKeys, [])).map(toSigningKey);
+  }
+
+  async ensureSigningKey(key: SigningKey): Promise<SigningKey> {
+    const sql = this.#sql;
+    return this.#write({}, async (db) => {
+      const current = (await db.query<SigningKeyRow>(sql.currentKey)).rows[0];
+      if (current) return toSigningKey(current);
+      await db.query(sql.insertKey, keyParams(key));
+      return currentKey(key);
+    });
+  }
+
+  async rotateSigningKey(key: SigningKey, dropRetiredBefore: number): Promise<void> {
+    const sql = this.#sql;
+    await this.#write({}, async (db) => {
+      await db.query(sql.retireKeys, [key.createdAt]);
+      await db.query(sql.dropKeys, [dropRetiredBefore]);
+      await db.query(sql.insertKey, keyParams(key));
+    });
+  }
+
   #livePool(): Pool {
     const pool = this.#pool;
     if (!pool) throw new StoreUnavailableError(new Error('the PostgreSQL store is not open'));
@@ -495,6 +525,30 @@ async function checkOwners(db: Queryable, sql: string, names: string[], company:
     const owner = owners.get(name);
     if (owner !== undefined && owner !== company) throw new ConflictError(field, name);
   }
+}
+
+interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: string | number;
+  retired_at: string | number | null;
+}
+
+function keyParams(key: SigningKey): unknown[] {
+  return [requireText(key.kid, 'kid'), requireText(key.alg, 'alg'), JSON.stringify(key.privateJwk), JSON.stringify(key.publicJwk), key.createdAt];
+}
+
+function toSigningKey(row: SigningKeyRow): SigningKey {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    privateJwk: JSON.parse(row.private_jwk) as Record<string, unknown>,
+    publicJwk: JSON.parse(row.public_jwk) as Record<string, unknown>,
+    createdAt: Number(row.created_at),
+    ...(row.retired_at !== null ? { retiredAt: Number(row.retired_at) } : {}),
+  };
 }
 
 function toCompany(row: CompanyRow): Company {

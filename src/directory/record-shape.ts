@@ -3,7 +3,7 @@
  * SQLite and PostgreSQL stores so both store exactly the same shape.
  */
 import { ValidationError } from '../errors.js';
-import type { Company, CompanySso, Provider, WriteResult } from './types.js';
+import type { Company, CompanySso, Provider, SigningKey, WriteResult } from './types.js';
 import { tenantKey } from '../tenancy/tenant-id.js';
 
 /** The sso settings stored as one JSON document (tenant, domains and hosts have columns of their own). */
@@ -65,4 +65,10 @@ export function writeResult<T>(previous: T | undefined, current: T | undefined):
   if (previous !== undefined) result.previous = previous;
   if (current !== undefined) result.current = current;
   return result;
+}
+
+/** The key as stored when it becomes the current one: without `retiredAt`. */
+export function currentKey(key: SigningKey): SigningKey {
+  const { retiredAt: _r, ...rest } = key;
+  return rest;
 }

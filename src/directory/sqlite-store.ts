@@ -17,13 +17,14 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, GatewayError, StoreUnavailableError, ValidationError } from '../errors.js';
 import { applyMigrations } from './sqlite-migrations.js';
-import { companyRow, providerRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
+import { companyRow, currentKey, providerRow, requireText, writeResult, type SsoSettings } from './record-shape.js';
 import type {
   ClientRecord,
   Company,
   CompanySso,
   Provider,
   ProviderConfiguration,
+  SigningKey,
   TenantRecord,
   TenantStore,
   WriteResult,
@@ -288,6 +289,46 @@ export class SqliteTenantStore implements TenantStore {
     });
   }
 
+  async listSigningKeys(): Promise<SigningKey[]> {
+    return this.#use((db) => (this.#sql(db, LIST_KEYS).all() as SigningKeyRow[]).map(toSigningKey));
+  }
+
+  async ensureSigningKey(key: SigningKey): Promise<SigningKey> {
+    return this.#use((db) =>
+      db
+        .transaction(() => {
+          const current = this.#sql(db, `${SELECT_KEYS} WHERE retired_at IS NULL`).get() as SigningKeyRow | undefined;
+          if (current) return toSigningKey(current);
+          this.#insertKey(db, currentKey(key));
+          return currentKey(key);
+        })
+        .immediate(),
+    );
+  }
+
+  async rotateSigningKey(key: SigningKey, dropRetiredBefore: number): Promise<void> {
+    this.#use((db) =>
+      db
+        .transaction(() => {
+          this.#sql(db, 'UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL').run(key.createdAt);
+          this.#sql(db, 'DELETE FROM signing_keys WHERE retired_at < ?').run(dropRetiredBefore);
+          this.#insertKey(db, currentKey(key));
+        })
+        .immediate(),
+    );
+  }
+
+  #insertKey(db: Database.Database, key: SigningKey): void {
+    this.#sql(db, 'INSERT INTO signing_keys (kid, alg, private_jwk, public_jwk, created_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      requireText(key.kid, 'kid'),
+      requireText(key.alg, 'alg'),
+      toJson(key.privateJwk),
+      toJson(key.publicJwk),
+      key.createdAt,
+      key.retiredAt ?? null,
+    );
+  }
+
   #sql(db: Database.Database, sql: string): Database.Statement {
     let statement = this.#statements.get(sql);
     if (!statement) {
@@ -337,6 +378,29 @@ export class SqliteTenantStore implements TenantStore {
     const row = this.#sql(db, 'SELECT * FROM providers WHERE company = ? AND id = ?').get(company, id) as ProviderRow | undefined;
     return row ? toProvider(row) : undefined;
   }
+}
+
+interface SigningKeyRow {
+  kid: string;
+  alg: string;
+  private_jwk: string;
+  public_jwk: string;
+  created_at: number;
+  retired_at: number | null;
+}
+
+const SELECT_KEYS = 'SELECT kid, alg, private_jwk, public_jwk, created_at, retired_at FROM signing_keys';
+const LIST_KEYS = `${SELECT_KEYS} ORDER BY retired_at IS NOT NULL, created_at DESC, kid`;
+
+function toSigningKey(row: SigningKeyRow): SigningKey {
+  return {
+    kid: row.kid,
+    alg: row.alg,
+    privateJwk: JSON.parse(row.private_jwk) as Record<string, unknown>,
+    publicJwk: JSON.parse(row.public_jwk) as Record<string, unknown>,
+    createdAt: row.created_at,
+    ...(row.retired_at !== null ? { retiredAt: row.retired_at } : {}),
+  };
 }
 
 function toCompany(row: CompanyRow, domains: string[], hosts: string[]): Company {

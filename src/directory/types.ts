@@ -29,6 +29,8 @@ export interface CompanySso {
   hosts: string[];
   /** Name shown on the gateway's pages. */
   display_name?: string;
+  /** `aud` of the signed identity assertion, instead of the tenant's origin. */
+  assertion_audience?: string;
 }
 
 /** One ClearML company with its SSO settings. */
@@ -68,6 +70,8 @@ export interface ProviderConfiguration {
   claims_source?: ClaimsSource;
   /** The ID token signing algorithm, when the provider needs one pinned; `HS256` (keyed by the client secret) only this way. */
   id_token_signed_response_alg?: string;
+  /** Take the email even without `email_verified: true` (the operator vouches for the IdP). */
+  trust_unverified_email?: boolean;
 }
 
 /** Client authentication methods at the token endpoint. */
@@ -96,6 +100,25 @@ export interface ClientRecord {
   provider: Provider;
   /** External tenant ID of the provider's company, or undefined when the company has no tenant. */
   tenant?: string;
+}
+
+/**
+ * A key the gateway signs identity assertions with (X-Auth-Request-Jwt), kept in the
+ * directory so every replica signs with the same one.
+ */
+export interface SigningKey {
+  /** Key id, the JWT header's `kid`. */
+  kid: string;
+  /** JWS algorithm, e.g. `ES256`. */
+  alg: string;
+  /** Private key as a JWK (never leaves the gateway). */
+  privateJwk: Record<string, unknown>;
+  /** Public key as a JWK, published at /.well-known/jwks.json. */
+  publicJwk: Record<string, unknown>;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** When it stopped signing (a newer key took over); absent for the current key. */
+  retiredAt?: number;
 }
 
 /** What a write changed, so caches can invalidate exactly the affected keys. */
@@ -151,4 +174,17 @@ export interface TenantStore {
   findTenantByHost(host: string): Promise<string | undefined>;
   /** The provider with this exact client_id, and its company's tenant. */
   findClient(clientId: string): Promise<ClientRecord | undefined>;
+
+  /** Every assertion signing key, the current one (no `retiredAt`) first, then newest first. */
+  listSigningKeys(): Promise<SigningKey[]>;
+  /**
+   * Stores `key` as the current signing key unless there is one already, in one
+   * transaction (replicas starting together agree on one key); returns the current key.
+   */
+  ensureSigningKey(key: SigningKey): Promise<SigningKey>;
+  /**
+   * Makes `key` the current signing key, in one transaction: the previous current key
+   * gets `retiredAt = key.createdAt`, and keys retired before `dropRetiredBefore` are deleted.
+   */
+  rotateSigningKey(key: SigningKey, dropRetiredBefore: number): Promise<void>;
 }

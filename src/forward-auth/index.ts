@@ -9,6 +9,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { AssertionFor } from '../assertion/plugin.js';
 import type { Decider } from '../pipeline/decide.js';
 import { authRequestRoute } from './auth-request.js';
 import { extAuthzRoute } from './ext-authz.js';
@@ -24,6 +25,8 @@ export interface ForwardAuthOptions {
   prefix: string;
   trustedProxies: readonly string[];
   cacheSeconds: number;
+  /** The signed identity assertion (X-Auth-Request-Jwt), when it is on. */
+  assertion?: AssertionFor;
 }
 
 /** The endpoints' paths, as the pipeline's probe step matches them (exact GET paths, an any-method prefix). */
@@ -32,7 +35,13 @@ export function forwardAuthPaths(prefix: string): { exact: string[]; anyMethodPr
 }
 
 async function forwardAuth(app: FastifyInstance, opts: ForwardAuthOptions): Promise<void> {
-  const translator = createTranslator({ decider: opts.decider, mode: opts.mode, trusted: trustedPeers(opts.trustedProxies), cacheSeconds: opts.cacheSeconds });
+  const translator = createTranslator({
+    decider: opts.decider,
+    mode: opts.mode,
+    trusted: trustedPeers(opts.trustedProxies),
+    cacheSeconds: opts.cacheSeconds,
+    ...(opts.assertion ? { assertion: opts.assertion } : {}),
+  });
   await app.register((scope, _opts, done) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, _payload, parsed) => parsed(null, undefined));

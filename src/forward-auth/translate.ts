@@ -21,12 +21,13 @@
  * - every answer has a body of known length (Content-Length, never chunked).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AssertionFor } from '../assertion/plugin.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { StoreUnavailableError } from '../errors.js';
 import { PAGE_HEADERS, renderPage } from '../pages/render.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Decider } from '../pipeline/decide.js';
-import type { Decision } from '../pipeline/decision.js';
+import type { Decision, UpstreamView } from '../pipeline/decision.js';
 import { normaliseTarget } from './target.js';
 import type { PeerCheck } from './trusted-peers.js';
 
@@ -71,6 +72,8 @@ export interface TranslatorOptions {
   trusted: PeerCheck;
   /** max-age of authenticate-mode 200s for a session; 0: never cached. */
   cacheSeconds: number;
+  /** The signed identity assertion of a pass (X-Auth-Request-Jwt), when it is on. */
+  assertion?: AssertionFor;
 }
 
 const NO_STORE = 'no-store';
@@ -103,10 +106,12 @@ export function createTranslator(opts: TranslatorOptions) {
   const { decider, mode, trusted, cacheSeconds } = opts;
   const cached = cacheSeconds > 0 ? `max-age=${cacheSeconds}` : NO_STORE;
 
-  function allowed(identity: Readonly<Record<string, string>> | undefined, sessionId: string | undefined): Answer {
+  function allowed(view: UpstreamView, jwt: string | undefined): Answer {
     const headers: Record<string, string> = { 'cache-control': NO_STORE };
     if (mode === 'authenticate') {
+      const { identity, sessionId } = view;
       for (const name of FORWARD_IDENTITY_HEADERS) headers[name] = identity?.[name] ?? '';
+      if (jwt !== undefined) headers['x-auth-request-jwt'] = jwt;
       if (identity && sessionId) headers['cache-control'] = cached;
     }
     return { status: 200, headers, body: '' };
@@ -131,7 +136,7 @@ export function createTranslator(opts: TranslatorOptions) {
     switch (d.kind) {
       case 'pass':
         if (d.view.query !== undefined) return refused(family, 400, 'Bad request', 'The address carries an unsafe redirect parameter.');
-        return allowed(d.view.identity, d.view.sessionId);
+        return allowed(d.view, undefined);
       case 'local':
         return refused(family, 404, 'Not found', 'This address is served by the sign-in gateway itself.');
       case 'redirect':
@@ -164,6 +169,9 @@ export function createTranslator(opts: TranslatorOptions) {
     const headers: IncomingHttpHeaders = req.headers;
     try {
       const { ctx, decision } = await decider.decide({ method: r.method, host: r.host, url: r.uri, headers, clientAddress: req.ip });
+      if (decision.kind === 'pass' && decision.view.query === undefined && opts.assertion && ctx.site && decision.view.identity) {
+        return allowed(decision.view, await opts.assertion(ctx.site, decision.view));
+      }
       return translate(family, ctx, r.proto, decision);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;

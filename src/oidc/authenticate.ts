@@ -40,6 +40,7 @@ import type { ClientRegistry } from './client-registry.js';
 import { buildEndSessionUrl, finishLogin, revokeTokens, startLogin, type LoginTransaction } from './flow.js';
 import { providerFailure } from './provider-failure.js';
 import { claimsToIdentity, regroup } from './identity.js';
+import { identityHeaders } from '../proxy/identity-headers.js';
 import type { Sealer } from './seal.js';
 
 /** Settings of authenticate mode. */
@@ -79,11 +80,6 @@ const IDENTITY_HEADER_CACHE_MAX = 10_000;
 /** Touch a session in the store at most this often (it is read on every request). */
 const TOUCH_EVERY_MS = 60_000;
 
-function headerValue(s: string): string {
-  const clean = s.replace(/[\x00-\x1f\x7f]/g, ' ');
-  return /^[\x20-\x7e]*$/.test(clean) ? clean : Buffer.from(clean, 'utf8').toString('latin1');
-}
-
 /** Constant-time comparison of two strings. */
 function sameText(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -96,19 +92,6 @@ function callbackUrlOf(origin: string, rawPath: string, params: CallbackParams):
   const url = new URL(`${origin}${rawPath}`);
   for (const [k, v] of Object.entries(params)) if (typeof v === 'string') url.searchParams.set(k, v);
   return url;
-}
-
-/** The upstream identity headers of a session. */
-export function identityHeaders(data: SessionData): Record<string, string> {
-  const id = data.identity;
-  return {
-    'x-auth-request-user': headerValue(id.email ?? id.subject),
-    'x-auth-request-email': headerValue(id.email ?? ''),
-    'x-auth-request-name': headerValue(id.name ?? ''),
-    'x-auth-request-tenant': headerValue(data.tenant),
-    'x-auth-request-groups': headerValue(id.groups.join(',')),
-    'x-auth-request-admin': id.admin ? 'true' : 'false',
-  };
 }
 
 /** Authenticate mode, as the pipeline uses it: sessions to look up and the handlers of its decisions. */
@@ -305,7 +288,7 @@ export function createAuthenticator(opts: AuthenticateOptions): Authenticator {
       };
       const id = await opts.sessions.create(data, opts.idleSeconds);
       metrics.loginOutcome(tenantId, 'success', 'ok');
-      reply.request.log.info({ audit: 'login', tenant: tenantId, outcome: 'success', subject: decided.identity.subject, admin: decided.identity.admin }, 'login succeeded');
+      reply.request.log.info({ audit: 'login', tenant: tenantId, outcome: 'success', subject: decided.identity.subject, admin: decided.identity.admin, emailDropped: decided.emailDropped }, 'login succeeded');
       return reply
         .header('set-cookie', [jar.clear(txCookie), jar.set(sessionCookie, id, { maxAge: opts.sessionTtlSeconds })])
         .header('cache-control', 'no-store')

@@ -8,8 +8,12 @@
  *   one string (Keycloak attribute mappers emit either); an array of several values
  *   is ambiguous and refused. There is no way to turn the check off.
  * - Display name from `claim_name` (default `name`), email from `claim_email`
- *   (default `email`); both only when they are non-empty strings. The email is
- *   dropped when the token says `email_verified: false`.
+ *   (default `email`); both only when they are non-empty strings. The email counts
+ *   only when the token says `email_verified: true` (the boolean), unless the
+ *   provider's configuration says `trust_unverified_email: true` (an operator
+ *   vouching for an IdP that never sends the claim); a dropped email is reported in
+ *   `emailDropped` for the audit log, and the login goes on without it.
+ * - `issuer` is the token's `iss` (verified by the OIDC client), '' when absent.
  * - Claim names are looked up as given first; a name containing dots that is not a
  *   top-level claim is followed as a path into nested objects (`realm_access.roles`).
  * - With `group_enabled`, as the seed says: the IdP groups come from `claim_groups`
@@ -55,8 +59,8 @@ export interface LoginRefusal {
   detail: string;
 }
 
-/** Result of {@link claimsToIdentity}: the identity and the IdP groups it was derived from. */
-export type IdentityResult = { ok: true; identity: Identity; idpGroups: string[] } | { ok: false; refusal: LoginRefusal };
+/** Result of {@link claimsToIdentity}: the identity, the IdP groups it was derived from, and why an email was dropped. */
+export type IdentityResult = { ok: true; identity: Identity; idpGroups: string[]; emailDropped?: string } | { ok: false; refusal: LoginRefusal };
 
 const MAX_LISTED = 10;
 
@@ -85,6 +89,16 @@ function list(names: string[]): string {
 
 function refuse(reason: LoginRefusalReason, message: string, detail: string): IdentityResult {
   return { ok: false, refusal: { reason, message, detail } };
+}
+
+/** Why an email is not taken (undefined: it is). */
+function unverifiedEmail(verified: unknown, provider: ProviderConfiguration): string | undefined {
+  if (verified === true) return undefined;
+  if (verified === false) return 'email_verified is false';
+  if (provider.trust_unverified_email === true) return undefined;
+  return verified === undefined
+    ? 'no email_verified claim and the provider does not set trust_unverified_email'
+    : `email_verified is ${JSON.stringify(verified)}, not true, and the provider does not set trust_unverified_email`;
 }
 
 /**
@@ -169,13 +183,15 @@ export function claimsToIdentity(
     );
   }
 
-  const identity: Identity = { subject, tenant, groups: [], admin: false };
+  const identity: Identity = { subject, issuer: nonEmptyString(claims['iss']) ?? '', tenant, groups: [], admin: false };
   const name = nonEmptyString(readClaim(claims, provider.claim_name || DEFAULT_CLAIMS.name));
   if (name !== undefined) identity.name = name;
   const email = nonEmptyString(readClaim(claims, provider.claim_email || DEFAULT_CLAIMS.email));
-  if (email !== undefined && claims['email_verified'] !== false) identity.email = email;
+  const emailDropped = email === undefined ? undefined : unverifiedEmail(claims['email_verified'], provider);
+  if (email !== undefined && emailDropped === undefined) identity.email = email;
+  const accepted = (idpGroups: string[]): IdentityResult => ({ ok: true, identity, idpGroups, ...(emailDropped ? { emailDropped } : {}) });
 
-  if (!provider.group_enabled) return { ok: true, identity, idpGroups: [] };
+  if (!provider.group_enabled) return accepted([]);
 
   const prohibit = provider.group_prohibit_user_login_if_not_in_group === true;
   const groupsClaim = provider.claim_groups || DEFAULT_CLAIMS.groups;
@@ -209,7 +225,7 @@ export function claimsToIdentity(
         (identity.admin ? '; the user is in an admin group, which alone does not admit a login' : ''),
     );
   }
-  return { ok: true, identity, idpGroups };
+  return accepted(idpGroups);
 }
 
 function isAdmin(idpGroups: readonly string[], company: CompanySso): boolean {

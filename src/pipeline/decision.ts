@@ -20,6 +20,8 @@ export interface UpstreamView {
   hiddenCookies?: readonly string[];
   /** The session the request is passed on under (authenticate mode). */
   sessionId?: string;
+  /** The signed identity assertion, sent as X-Auth-Request-Jwt (set by src/assertion/plugin.ts). */
+  assertion?: string;
 }
 
 /** A decision: exactly one of these. */

@@ -4,8 +4,10 @@
  * Rules: `/api/*` goes to upstreams.apiserver with `/api` stripped (when configured),
  * everything else to upstreams.webapp; method, path, query, body and websocket
  * upgrades are kept; hop-by-hop headers are not forwarded either way; identity and
- * forwarding headers sent by the client are always removed, and only the gateway's
- * own verified identity and X-Forwarded-For/-Proto/-Host are added; X-Forwarded-For/-Proto/-Host
+ * forwarding headers sent by the client are always removed, in every spelling
+ * (header-hygiene.ts), and only the gateway's own verified identity, its signed
+ * assertion and X-Forwarded-For/-Proto/-Host are added; a websocket upgrade reaches
+ * the upstream with exactly the headers and query an HTTP request would; X-Forwarded-For/-Proto/-Host
  * describe the client as the gateway saw it; an upstream that is down answers 502,
  * one that is too slow 504, both as a page and never after a retry.
  */
@@ -16,18 +18,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { UpstreamObserver } from '../observability/request-timing.js';
 import { sendPage } from '../pages/render.js';
 import type { UpstreamView } from '../pipeline/decision.js';
+import { headerFilter } from './header-hygiene.js';
 import { FairShare, fairShareHook, type FairShareLimits } from './fair-share.js';
 import { armIdleTimeouts } from './idle-timeouts.js';
-
-/** Headers carrying the verified identity to the upstream. */
-export const IDENTITY_HEADERS = [
-  'x-auth-request-user',
-  'x-auth-request-email',
-  'x-auth-request-name',
-  'x-auth-request-tenant',
-  'x-auth-request-groups',
-  'x-auth-request-admin',
-] as const;
 
 /** Options of the proxy plugin. */
 export interface UpstreamProxyOptions {
@@ -39,6 +32,8 @@ export interface UpstreamProxyOptions {
   guardLocation?: (req: FastifyRequest, location: string) => string;
   /** Told when each upstream request is sent and answered (metrics, traces). */
   observer?: UpstreamObserver;
+  /** Drop request headers whose name contains `_` (public.dropUnderscoreHeaders). */
+  dropUnderscoreHeaders: boolean;
   /** Each upstream's fair share (pool size, caps per client and session, queue wait). */
   share?: FairShareLimits;
   /** Client-side idle timeout of a proxied exchange (body and slow reader), ms; 0 = none. */
@@ -71,22 +66,9 @@ function stripCookies(cookieHeader: string, names: readonly string[]): string {
   return kept.join(';').trim();
 }
 
-/** Hop-by-hop headers (RFC 9110 7.6.1) and others that describe the client's connection, never forwarded. */
-const HOP_BY_HOP = new Set(['keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'connection']);
-/** Forwarding and identity claims a client could forge; the gateway sets its own X-Forwarded-For/-Proto/-Host. */
-const SPOOFABLE = /^(forwarded|x-real-ip|x-forwarded-(?!for$|proto$|host$)[a-z-]+|x-auth-request-.*|x-remote-user|x-original-(url|uri|host))$/;
-
-function dropped(name: string): boolean {
-  if (HOP_BY_HOP.has(name)) return true;
-  const c = name.charCodeAt(0);
-  return (c === 120 /* x */ || c === 102) /* f */ && SPOOFABLE.test(name);
-}
-
-function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = {};
-  for (const name in headers) if (!dropped(name)) out[name] = headers[name];
+/** Sets the view's forwarding, cookie and identity headers on `out` (the client's headers, already filtered). */
+function applyView(req: FastifyRequest, prior: string | string[] | undefined, out: IncomingHttpHeaders): IncomingHttpHeaders {
   const view: UpstreamView | undefined = req.gate.view;
-  const prior = out['x-forwarded-for'];
   out['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
   if (view?.publicScheme) out['x-forwarded-proto'] = view.publicScheme;
   if (view?.publicHost) out['x-forwarded-host'] = view.publicHost;
@@ -96,15 +78,35 @@ function rewriteRequestHeaders(req: FastifyRequest, headers: IncomingHttpHeaders
     else delete out.cookie;
   }
   if (view?.identity) Object.assign(out, view.identity);
+  if (view?.assertion) out['x-auth-request-jwt'] = view.assertion;
   return out;
 }
 
-function observed(observer: UpstreamObserver | undefined) {
-  if (!observer) return rewriteRequestHeaders;
+/** The upstream request headers of an HTTP request: the client's, filtered, plus the view. */
+function httpHeaderRewriter(drop: (name: string) => boolean, observer: UpstreamObserver | undefined) {
   return (req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders => {
-    const out = rewriteRequestHeaders(req, headers);
-    observer.sent(req, out);
+    const out: IncomingHttpHeaders = {};
+    for (const name in headers) if (!drop(name)) out[name] = headers[name];
+    applyView(req, req.headers['x-forwarded-for'], out);
+    observer?.sent(req, out);
     return out;
+  };
+}
+
+/** Handshake headers the websocket client writes itself. */
+const WS_OWN = new Set(['host', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length']);
+
+/**
+ * The upstream handshake headers of a websocket upgrade: the same view as an HTTP
+ * request (@fastify/http-proxy otherwise passes the raw Cookie header only).
+ */
+function wsHeaderRewriter(drop: (name: string) => boolean) {
+  return (_base: IncomingHttpHeaders, req: FastifyRequest): IncomingHttpHeaders => {
+    const headers = req.headers;
+    const named = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',').map((s) => s.trim()) : [];
+    const out: IncomingHttpHeaders = {};
+    for (const name in headers) if (!drop(name) && !WS_OWN.has(name) && !named.includes(name)) out[name] = headers[name];
+    return applyView(req, headers['x-forwarded-for'], out);
   };
 }
 
@@ -120,6 +122,7 @@ function responseRewriter(guard: ((req: FastifyRequest, location: string) => str
   };
 }
 
+/** The upstream query: the view's override (unsafe parameters removed) or the client's. */
 function queryString(_search: string, reqUrl: string, req: FastifyRequest): string {
   const override = req.gate.view?.query;
   if (override !== undefined) return override;
@@ -138,6 +141,7 @@ function onError(reply: FastifyReply, { error }: { error: Error & { statusCode?:
 }
 
 async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): Promise<void> {
+  const drop = headerFilter({ dropUnderscoreHeaders: opts.dropUnderscoreHeaders });
   const sessionKey = (req: FastifyRequest) => req.gate.view?.sessionId ?? (opts.sessionCookie ? cookieValue(req.headers.cookie, opts.sessionCookie) : undefined);
   const idleMs = opts.bodyIdleTimeoutMs ?? 0;
   const preHandler = () => {
@@ -158,8 +162,9 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     },
     disableRequestLogging: true,
     websocket: true,
+    wsClientOptions: { rewriteRequestHeaders: wsHeaderRewriter(drop), queryString },
     replyOptions: {
-      rewriteRequestHeaders: observed(opts.observer),
+      rewriteRequestHeaders: httpHeaderRewriter(drop, opts.observer),
       rewriteHeaders: responseRewriter(opts.guardLocation, opts.observer),
       queryString,
       onError,

@@ -23,6 +23,9 @@
 export interface Identity {
   /** The IdP's `sub`. */
   subject: string;
+  /** The IdP's `iss`: with `subject`, the user's stable key ('' in sessions made before it was recorded). */
+  issuer: string;
+  /** Only when the IdP vouches for it (`email_verified: true`) or the provider is trusted to. */
   email?: string;
   name?: string;
   /** External tenant ID, as saved in the company's settings. */

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { twoTenants } from '../helpers/two-tenants.js';
 
@@ -17,7 +17,7 @@ async function openSocket(s: Stack, cookie: string | undefined, host = 'acme.ml.
   return { ws, closed };
 }
 
-async function stackWithSockets(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function stackWithSockets(t: Test) {
   const s = await twoTenants(t);
   const wss = new WebSocketServer({ server: s.upstream.server });
   wss.on('connection', (socket) => socket.on('message', (m) => socket.send(m)));

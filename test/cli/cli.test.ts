@@ -132,6 +132,8 @@ t.test('tenants describe: what to register, and a check of the provider', async 
   t.match(text, /client credentials: accepted/);
   t.notMatch(text, /very-secret-value/, 'the secret is never printed');
   t.match(text, /all checks passed/);
+  t.match(text, /Email: email is forwarded only when the ID token says email_verified: true/, 'the email policy is explained');
+  t.match(text, /needs trust_unverified_email: true/);
 
   const wrong = directory(idp.issuer);
   wrong.companies[0]!.providers![0]!.configuration.client_secret = 'not-the-secret';
@@ -148,11 +150,19 @@ t.test('tenants describe: what to register, and a check of the provider', async 
   t.equal(await main(['import', strictFile, '--config', strictConfig], refusedImport.io), 1, 'a loopback provider needs oidc.insecureAllowPrivateProviders');
   t.match(refusedImport.err(), /configuration\.issuer .*https is required/);
 
-  writeFileSync(file, stringify({ companies: [{ company: 'c-acme', providers: [{ provider: 'keycloak', configuration: { id: 'kc', client_id: 'acme-web', issuer: idp.issuer, token_endpoint: 'http://127.0.0.1:1/wrong' } }] }] }));
+  writeFileSync(file, stringify({ companies: [{ company: 'c-acme', providers: [{ provider: 'keycloak', configuration: { id: 'kc', client_id: 'acme-web', issuer: idp.issuer, token_endpoint: 'http://127.0.0.1:1/wrong', trust_unverified_email: true } }] }] }));
   await main(['import', file, '--config', config], io().io);
   const m = io();
   t.equal(await main(['tenants', 'describe', 'acme', '--config', config], m.io), 1);
   t.match(m.out(), /token_endpoint: stored http:\/\/127\.0\.0\.1:1\/wrong but the provider announces/);
+  t.match(m.out(), /Email: email is trusted without email_verified \(trust_unverified_email: true\)/, 'a trusted provider is called out');
+  const rotated = io();
+  t.equal(await main(['keys', 'rotate', '--config', config], rotated.io), 0, rotated.err());
+  t.match(rotated.out(), /keys: \S+ is the new signing key/);
+  const again = io();
+  await main(['keys', 'rotate', '--config', config], again.io);
+  t.not(again.out(), rotated.out(), 'each rotation makes a new key');
+  t.equal(await main(['keys', 'list', '--config', config], io().io), 2, 'an unknown keys subcommand is a usage error');
   const unknown = io();
   t.equal(await main(['tenants', 'describe', 'nobody', '--config', config], unknown.io), 1);
   t.match(unknown.out(), /no tenant "nobody"/);

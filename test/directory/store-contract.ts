@@ -6,7 +6,7 @@
  */
 import { ConflictError, StoreUnavailableError } from '../../src/errors.js';
 import type { ConflictField } from '../../src/errors.js';
-import type { Company, CompanySso, Provider, ProviderConfiguration, TenantStore } from '../../src/directory/types.js';
+import type { Company, CompanySso, Provider, ProviderConfiguration, SigningKey, TenantStore } from '../../src/directory/types.js';
 
 type Test = import('tap').Test;
 
@@ -540,6 +540,34 @@ export function runTenantStoreContract(
         'every other write was a client_id conflict',
       );
       t.equal((await store.listProviders()).length, 1, 'no losing provider was stored');
+    });
+
+    t.test('signing keys: one current key, agreed by concurrent starters; rotation retires and prunes', async (t) => {
+      const { store } = await open(t);
+      const key = (kid: string, createdAt: number): SigningKey => ({
+        kid,
+        alg: 'ES256',
+        privateJwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, d: `d-${kid}` },
+        publicJwk: { kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}` },
+        createdAt,
+      });
+      t.strictSame(await store.listSigningKeys(), [], 'none at first');
+      const starters = await Promise.all(Array.from({ length: 6 }, (_, i) => store.ensureSigningKey(key(`k${i}`, 1000 + i))));
+      t.equal(new Set(starters.map((k) => k.kid)).size, 1, 'replicas starting together agree on one key');
+      const first = starters[0]!;
+      t.strictSame(await store.listSigningKeys(), [first], 'and only it is stored, as returned');
+      t.strictSame(await store.ensureSigningKey(key('later', 5000)), first, 'a later start keeps it');
+
+      await store.rotateSigningKey(key('second', 10_000), 0);
+      const afterOne = await store.listSigningKeys();
+      t.strictSame(afterOne.map((k) => k.kid), ['second', first.kid], 'the new key is current, the old one kept');
+      t.equal(afterOne[0]!.retiredAt, undefined);
+      t.equal(afterOne[1]!.retiredAt, 10_000, 'retired when the new one took over');
+      t.strictSame(afterOne[1]!.privateJwk, first.privateJwk, 'keys round-trip');
+
+      await store.rotateSigningKey(key('third', 20_000), 15_000);
+      t.strictSame((await store.listSigningKeys()).map((k) => k.kid), ['third', 'second'], 'keys retired before the grace limit are dropped');
+      t.equal((await store.ensureSigningKey(key('x', 30_000))).kid, 'third');
     });
 
     t.test('ping answers while open; a closed store is unavailable', async (t) => {

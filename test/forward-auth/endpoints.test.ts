@@ -51,6 +51,8 @@ t.test('authenticate mode: every family, with and without a session', async (t) 
   t.equal(ok.headers['x-auth-request-tenant'], 'acme');
   t.equal(ok.headers['x-auth-request-groups'], 'Admins,Users');
   t.equal(ok.headers['x-auth-request-admin'], 'true');
+  t.match(ok.headers['x-auth-request-jwt'], /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/, 'the signed assertion, as the built-in proxy sends it');
+  t.equal(ok.headers['x-auth-request-subject'], 'alice');
   t.equal(ok.headers['content-length'], '0');
   t.equal(ok.headers['cache-control'], 'no-store', 'not cacheable with cacheSeconds 0');
   t.equal(ok.headers['set-cookie'], undefined);

@@ -67,6 +67,7 @@ export async function proxyFlows(t: Test, s: Awaited<ReturnType<typeof forwardAu
   t.equal(h['x-auth-request-tenant'], 'acme');
   t.equal(h['x-auth-request-groups'], 'Users');
   t.equal(h['x-auth-request-admin'], 'false', 'a client-sent admin flag is not believed');
+  t.match(h['x-auth-request-jwt'], /^eyJ/, 'the signed assertion reaches the upstream');
   t.equal(h['x-remote-user'], undefined);
   t.equal(h['x-original-uri'], undefined);
   t.equal(h['x-forwarded-uri'], undefined);

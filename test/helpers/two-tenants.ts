@@ -57,6 +57,8 @@ export async function twoTenants(t: Test, overrides: Record<string, unknown> = {
       mallory: { email: 'mallory@acme.com', email_verified: true, name: 'Mallory', tenant_key: 'globex', ad_groups_trusted: ['ml-users'] },
       nogroups: { email: 'ng@acme.com', email_verified: true, name: 'No Groups', tenant_key: 'acme' },
       notenant: { email: 'nt@acme.com', email_verified: true, name: 'No Tenant', ad_groups_trusted: ['ml-users'] },
+      // A second account whose editable email copies alice's, with no email_verified claim.
+      evil: { email: 'alice@acme.com', name: 'Alice Liddell', tenant_key: 'acme', ad_groups_trusted: ['ml-users'] },
     },
   });
   t.teardown(() => acmeIdp.close());

@@ -122,6 +122,7 @@ t.test('a full code flow gives the tenant and group claims, and an identity', as
     ok: true,
     identity: {
       subject: 'alice',
+      issuer: idp.issuer,
       email: 'alice@acme.com',
       name: 'Alice Liddell',
       tenant: 'acme',

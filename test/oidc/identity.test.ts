@@ -24,8 +24,10 @@ const seedCompany: CompanySso = {
 };
 
 const alice = {
+  iss: 'https://idp.acme.com/realms/acme',
   sub: 'f3a1-alice',
   email: 'alice@acme.com',
+  email_verified: true,
   name: 'Alice Liddell',
   tenant_key: 'acme',
   ad_groups_trusted: ['IDP group name1'],
@@ -48,8 +50,9 @@ function refused(t: Test, result: IdentityResult, reason: string) {
 
 t.test("the seed's example: mapped group, name, email, external tenant id", async (t) => {
   const identity = ok(t, claimsToIdentity(alice, seedProvider, seedCompany));
-  t.same(identity, {
+  t.strictSame(identity, {
     subject: 'f3a1-alice',
+    issuer: 'https://idp.acme.com/realms/acme',
     email: 'alice@acme.com',
     name: 'Alice Liddell',
     tenant: 'Acme',
@@ -113,6 +116,7 @@ t.test('claim names from the configuration, nested paths followed', async (t) =>
     org: { tenant: 'acme' },
     display: 'Bob',
     mail: 'bob@acme.com',
+    email_verified: true,
     name: 'not this one',
     realm_access: { roles: ['IDP group name2'] },
   };
@@ -137,6 +141,27 @@ t.test('email and name only when they are non-empty strings; unverified email dr
   t.equal(identity.name, undefined);
   t.equal(ok(t, claimsToIdentity({ ...alice, email_verified: false }, seedProvider, seedCompany)).email, undefined);
   t.equal(ok(t, claimsToIdentity({ ...alice, email_verified: true }, seedProvider, seedCompany)).email, 'alice@acme.com');
+});
+
+t.test('an email counts only when email_verified is the boolean true, unless the provider is trusted', async (t) => {
+  const { email_verified: _v, ...unverified } = alice;
+  for (const [what, claims] of [
+    ['no email_verified claim', unverified],
+    ['email_verified: "true" (a string)', { ...alice, email_verified: 'true' }],
+    ['email_verified: 1', { ...alice, email_verified: 1 }],
+    ['email_verified: false', { ...alice, email_verified: false }],
+  ] as const) {
+    const result = claimsToIdentity(claims, seedProvider, seedCompany);
+    t.equal(ok(t, result).email, undefined, `${what}: no email`);
+    t.equal(ok(t, result).subject, 'f3a1-alice', `${what}: the subject stays`);
+    t.match(result.ok && result.emailDropped, /email_verified/, `${what}: the reason is given for the audit log`);
+  }
+  const trusted = { ...seedProvider, trust_unverified_email: true };
+  const taken = claimsToIdentity(unverified, trusted, seedCompany);
+  t.equal(ok(t, taken).email, 'alice@acme.com', 'trust_unverified_email: a missing claim is vouched for');
+  t.equal(taken.ok && taken.emailDropped, undefined, 'and nothing is reported');
+  t.equal(ok(t, claimsToIdentity({ ...alice, email_verified: false }, trusted, seedCompany)).email, undefined, 'an explicit false is never overridden');
+  t.equal(ok(t, claimsToIdentity({ ...alice, iss: undefined }, seedProvider, seedCompany)).issuer, '', 'no iss: an empty issuer');
 });
 
 t.test('one IdP group may give several ClearML groups; results de-duplicated in order', async (t) => {

@@ -10,7 +10,7 @@ await runSessionStoreContract(t, 'memory', (clock) => new MemorySessionStore({ n
 t.test('past max, the least recently used session is dropped', async (t) => {
   const store = new MemorySessionStore({ max: 2 });
   const data = (subject: string): SessionData => ({
-    identity: { subject, tenant: 'acme', groups: [], admin: false },
+    identity: { subject, issuer: 'https://idp.example.com', tenant: 'acme', groups: [], admin: false },
     tenant: 'acme',
     company: 'c',
     clientId: 'web',

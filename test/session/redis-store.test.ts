@@ -22,7 +22,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 function session(overrides: Partial<SessionData> = {}): SessionData {
   const now = Date.now();
   return {
-    identity: { subject: 'user-1', email: 'ada@acme.com', tenant: 'acme', groups: ['viewers'], admin: false },
+    identity: { subject: 'user-1', issuer: 'https://idp.example.com', email: 'ada@acme.com', tenant: 'acme', groups: ['viewers'], admin: false },
     tenant: 'acme',
     company: 'company-acme',
     clientId: 'acme-web',

@@ -34,6 +34,7 @@ function sampleSession(now: number, overrides: Partial<SessionData> = {}): Sessi
   return {
     identity: {
       subject: 'user-1',
+      issuer: 'https://idp.example.com',
       email: 'ada@acme.com',
       name: 'Ada Lovelace',
       tenant: 'acme',
@@ -192,9 +193,9 @@ export function runSessionStoreContract(t: Test, name: string, makeStore: StoreF
       const store = await fresh();
       const ada = await store.create(sampleSession(time, { sid: 'sid-ada' }), 60);
       const ada2 = await store.create(sampleSession(time, { sid: 'sid-ada-2', clientId: 'acme-cli', providerId: 'cli' }), 60);
-      const bob = await store.create(sampleSession(time, { identity: { subject: 'user-2', tenant: 'acme', groups: [], admin: false } }), 60);
+      const bob = await store.create(sampleSession(time, { identity: { subject: 'user-2', issuer: 'https://idp.example.com', tenant: 'acme', groups: [], admin: false } }), 60);
       const gina = await store.create(
-        sampleSession(time, { tenant: 'globex', company: 'company-globex', sid: 'sid-ada', identity: { subject: 'user-1', tenant: 'globex', groups: [], admin: false } }),
+        sampleSession(time, { tenant: 'globex', company: 'company-globex', sid: 'sid-ada', identity: { subject: 'user-1', issuer: 'https://idp.example.com', tenant: 'globex', groups: [], admin: false } }),
         60,
       );
       const ids = async (q: Parameters<typeof store.find>[0]) => (await store.find(q)).map((e) => e.id).sort();
@@ -221,7 +222,7 @@ export function runSessionStoreContract(t: Test, name: string, makeStore: StoreF
       const stop = store.onEnded((ids) => heard.push([...ids].sort()));
       const a = await store.create(sampleSession(time, { sid: 's-a' }), 60);
       const b = await store.create(sampleSession(time, { sid: 's-b' }), 60);
-      const c = await store.create(sampleSession(time, { identity: { subject: 'user-2', tenant: 'acme', groups: [], admin: false } }), 60);
+      const c = await store.create(sampleSession(time, { identity: { subject: 'user-2', issuer: 'https://idp.example.com', tenant: 'acme', groups: [], admin: false } }), 60);
       const other = await store.create(sampleSession(time, { tenant: 'globex', company: 'company-globex' }), 60);
       t.same(await store.endWhere({ tenant: 'acme', sid: 's-a' }), [a], 'by sid: one session');
       t.equal(await store.get(a), undefined);
@@ -256,7 +257,7 @@ export function runSessionStoreContract(t: Test, name: string, makeStore: StoreF
       const store = await fresh();
       for (let round = 0; round < 20; round++) {
         const sub = `racer-${round}`;
-        const identity = { subject: sub, tenant: 'acme', groups: [], admin: false };
+        const identity = { subject: sub, issuer: 'https://idp.example.com', tenant: 'acme', groups: [], admin: false };
         const old = await store.create(sampleSession(time, { identity }), 60);
         const [ended, fresh] = await Promise.all([
           store.endWhere({ tenant: 'acme', sub }),
