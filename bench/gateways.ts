@@ -18,8 +18,8 @@ import type { LogLevel, Target } from './servers.js';
 export { BASE_DOMAIN };
 export const TENANT = 'acme';
 export const TENANT_HOST = `${TENANT}.${BASE_DOMAIN}`;
-export const PUBLIC_URL = `http://${BASE_DOMAIN}`;
-export const CLIENT_ID = 'acme-web';
+const PUBLIC_URL = `http://${BASE_DOMAIN}`;
+const CLIENT_ID = 'acme-web';
 
 /** The identity provider job for acme: one client, one user in an admin group. */
 export const ACME_IDP = {

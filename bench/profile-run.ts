@@ -12,7 +12,7 @@ import { measure, type Load } from './measure.js';
 import { cpuProfArgs, findProfile, summariseProfile, type ProfileSummary } from './profile.js';
 
 /** Where profiles are kept after the run, for a closer look (e.g. in Chrome DevTools). */
-export const PROFILE_DIR = join(tmpdir(), 'tenant-gate-bench-profiles');
+const PROFILE_DIR = join(tmpdir(), 'tenant-gate-bench-profiles');
 
 /** A server process started for profiling, with the load to put on it. */
 export interface ProfiledScenario {

@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** A frame of a V8 CPU profile. */
-export interface CallFrame {
+interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
@@ -29,7 +29,7 @@ interface CpuProfile {
 }
 
 /** One line of a profile table. */
-export interface ProfileLine {
+interface ProfileLine {
   name: string;
   where: string;
   /** Share of busy (non-idle) time, percent. */
@@ -53,7 +53,7 @@ export interface ProfileSummary {
 }
 
 /** One line of a comparison: microseconds per request in the reference and in the target. */
-export interface ProfileDiffLine {
+interface ProfileDiffLine {
   name: string;
   where: string;
   referenceUs: number;
@@ -71,7 +71,7 @@ export interface ProfileComparison {
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Where a frame's code lives: a path under the project, a package path, or a node: module. */
-export function where(frame: CallFrame): string {
+function where(frame: CallFrame): string {
   const { url } = frame;
   if (!url) return '';
   if (url.startsWith('node:')) return url;
@@ -82,7 +82,7 @@ export function where(frame: CallFrame): string {
 }
 
 /** The area a frame belongs to: tenant-gate's src/, a package, Node internals, GC... */
-export function area(frame: CallFrame): string {
+function area(frame: CallFrame): string {
   const name = frame.functionName;
   if (name === '(garbage collector)' || name === '(program)' || name === '(idle)' || name === '(root)') return name;
   const w = where(frame);

@@ -35,7 +35,7 @@ export interface DemoUser {
 }
 
 /** A relying party registered at a demo identity provider. */
-export interface DemoClient {
+interface DemoClient {
   client_id: string;
   client_secret: string;
   redirect_uris: string[];

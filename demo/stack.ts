@@ -27,7 +27,7 @@ import { startDemoUpstream } from './upstream.js';
 export const DEMO_ADMIN = { key: 'tenant-gate-demo', secret: 'demo-admin-secret' } as const;
 
 /** One identity provider configuration of a demo tenant. */
-export interface DemoProvider {
+interface DemoProvider {
   id: string;
   displayName: string;
   clientId: string;
@@ -96,7 +96,7 @@ interface TenantPlan {
 }
 
 /** The two demo tenants: who is in them and what each user shows. */
-export function demoTenants(): TenantPlan[] {
+function demoTenants(): TenantPlan[] {
   return [
     {
       id: 'acme',
@@ -146,7 +146,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Calls the admin API like curl: POST JSON with HTTP Basic; throws unless the result code is 200. */
-export async function adminCall(adminUrl: string, endpoint: string, body: unknown): Promise<Record<string, unknown>> {
+async function adminCall(adminUrl: string, endpoint: string, body: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(`${adminUrl}/${endpoint}`, {
     method: 'POST',
     headers: {

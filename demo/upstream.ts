@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 
 import { IDENTITY_HEADERS } from '../src/proxy/identity-headers.js';
 
-export { IDENTITY_HEADERS };
+;
 
 /** A running demo application. */
 export interface DemoUpstream {
@@ -49,7 +49,7 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 }
 
 /** What the application knows about the user, from the gateway's headers only. */
-export function identityOf(headers: IncomingHttpHeaders): Record<string, string> | undefined {
+function identityOf(headers: IncomingHttpHeaders): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   for (const name of IDENTITY_HEADERS) {
     const v = header(headers, name);

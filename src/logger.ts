@@ -8,7 +8,7 @@ import { pino, stdSerializers, type Logger, type LoggerOptions } from 'pino';
  * Paths that are always replaced by `[redacted]` in log lines. Explicit paths only: a
  * leading wildcard makes pino redact on every per-request child logger.
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'res.headers["set-cookie"]',
@@ -29,12 +29,12 @@ export const REDACT_PATHS = [
 const SENSITIVE_QUERY = /([?&](?:code|id_token_hint|id_token|access_token|refresh_token|token|client_secret|session_state|state)=)[^&#]*/gi;
 
 /** A request URL with the values of credential-bearing query parameters replaced. */
-export function redactUrl(url: string): string {
+function redactUrl(url: string): string {
   return url.includes('=') ? url.replace(SENSITIVE_QUERY, '$1[redacted]') : url;
 }
 
 /** Serializers for fastify's request log lines: no headers, a redacted URL. */
-export const requestSerializers = {
+const requestSerializers = {
   req: (req: { method?: string; url?: string; id?: string; ip?: string; host?: string; hostname?: string }) => ({
     method: req.method,
     url: redactUrl(req.url ?? ''),
@@ -55,5 +55,5 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       err: (err: Error) => stdSerializers.err(err),
     },
   };
-  return destination ? pino(options, destination as never) : pino(options);
+  return destination ? pino(options, destination) : pino(options);
 }

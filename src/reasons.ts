@@ -43,7 +43,7 @@ export const CALLBACK_REFUSALS = [...CALLBACK_SHAPE_REFUSALS, 'unknown_client', 
 export type CallbackRefusalReason = (typeof CALLBACK_REFUSALS)[number];
 
 /** OAuth and OpenID Connect error codes a provider may send back; any other value counts as `other`. */
-export const PROVIDER_ERRORS = [
+const PROVIDER_ERRORS = [
   'access_denied',
   'invalid_request',
   'unauthorized_client',
@@ -93,7 +93,7 @@ export const LOGIN_REASONS = [
 export type LoginReason = (typeof LOGIN_REASONS)[number];
 
 /** The outcome of a login decision. */
-export const LOGIN_OUTCOMES = ['success', 'refused', 'error'] as const;
+const LOGIN_OUTCOMES = ['success', 'refused', 'error'] as const;
 
 /** A login outcome. */
 export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
@@ -119,7 +119,7 @@ export function providerErrorCode(value: string): ProviderErrorCode {
 }
 
 /** Why a logout token was refused (src/oidc/backchannel-logout.ts). */
-export const LOGOUT_TOKEN_REFUSALS = [
+const LOGOUT_TOKEN_REFUSALS = [
   'malformed',
   'bad_algorithm',
   'bad_signature',

@@ -21,7 +21,7 @@ import { logoutUris } from '../cli/describe.js';
 import type { Provider } from '../directory/types.js';
 
 /** Options of the admin API plugin. */
-export interface AdminApiOptions {
+interface AdminApiOptions {
   credentials: ReadonlyArray<{ key: string; secret: string }>;
   admin: DirectoryAdmin;
   /** The origins a tenant is served on, for the logout URIs in provider read-backs (authenticate mode). */

@@ -52,7 +52,7 @@ export interface ProviderRules {
 }
 
 /** The secure defaults: https on public addresses, issuer not required (route mode). */
-export const DEFAULT_PROVIDER_RULES: ProviderRules = { insecureAllowPrivateProviders: false, requireIssuer: false, holdsClientAssertionKey: false };
+const DEFAULT_PROVIDER_RULES: ProviderRules = { insecureAllowPrivateProviders: false, requireIssuer: false, holdsClientAssertionKey: false };
 
 /** The provider rules of a configuration. */
 export function providerRulesOf(config: Config): ProviderRules {
@@ -89,7 +89,7 @@ function normalizeList(values: string[], field: string, check?: (v: string) => s
  * Checks a provider configuration's URLs, that an issuer can be found, and the key
  * private_key_jwt needs; returns a copy. See {@link checkClientSecretNeeds} for the secret.
  */
-export function checkProviderConfiguration(input: ProviderConfiguration, rules: ProviderRules = DEFAULT_PROVIDER_RULES): ProviderConfiguration {
+function checkProviderConfiguration(input: ProviderConfiguration, rules: ProviderRules = DEFAULT_PROVIDER_RULES): ProviderConfiguration {
   const cfg: ProviderConfiguration = { ...input };
   const policy = { insecureAllowPrivate: rules.insecureAllowPrivateProviders };
   for (const f of URL_FIELDS) {
@@ -113,7 +113,7 @@ export function checkProviderConfiguration(input: ProviderConfiguration, rules: 
 }
 
 /** Refuses a configuration whose client authentication or HS256 needs a secret it does not have (saved or kept). */
-export function checkClientSecretNeeds(cfg: ProviderConfiguration, secret: string | undefined): void {
+function checkClientSecretNeeds(cfg: ProviderConfiguration, secret: string | undefined): void {
   const method = cfg.token_endpoint_auth_method;
   if ((method === 'client_secret_basic' || method === 'client_secret_post') && !secret) {
     throw new ValidationError('configuration.token_endpoint_auth_method', `configuration.token_endpoint_auth_method ${method} needs configuration.client_secret`);

@@ -29,7 +29,7 @@ export const AdminCodes = {
 export type AdminCode = (typeof AdminCodes)[keyof typeof AdminCodes];
 
 /** The `meta` part of every response. */
-export interface EnvelopeMeta {
+interface EnvelopeMeta {
   id: string;
   trx: string;
   endpoint: { name: string; requested_version: string; actual_version: string };

@@ -12,9 +12,9 @@ const Name = (max = 256) => Type.String({ minLength: 1, maxLength: max });
 const NameList = Type.Array(Name(), { maxItems: 1000 });
 const strict = { additionalProperties: false } as const;
 
-export const CompanyId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
+const CompanyId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\x00-\\x1f\\x7f]+$' });
 
-export const SsoInput = Type.Object(
+const SsoInput = Type.Object(
   {
     tenant: Type.String({ minLength: 1, maxLength: 63 }),
     group_mapping: Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.Union([Name(), Type.Array(Name(), { minItems: 1, maxItems: 100 })]), {
@@ -35,7 +35,7 @@ export const UpdateCompanySso = Type.Object({ company: CompanyId, sso: Type.Part
 export const CompanyRef = Type.Object({ company: CompanyId }, strict);
 
 const Url = Type.String({ minLength: 1, maxLength: 2048 });
-export const ProviderConfigurationInput = Type.Object(
+const ProviderConfigurationInput = Type.Object(
   {
     id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\x00-\\x1f\\x7f]+$' }),
     display_name: Type.Optional(Type.String({ maxLength: 256 })),
@@ -76,7 +76,7 @@ export const SaveProvider = Type.Object(
 );
 export const ProviderRef = Type.Object({ company: CompanyId, id: Type.String({ minLength: 1, maxLength: 128 }) }, strict);
 export const ProviderList = Type.Object({ company: Type.Optional(CompanyId) }, strict);
-export const Empty = Type.Object({}, { additionalProperties: true });
+const Empty = Type.Object({}, { additionalProperties: true });
 export const RevokeSessions = Type.Object(
   {
     company: CompanyId,
@@ -122,6 +122,6 @@ export function createValidators() {
     }
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body', 'the body must be a JSON object');
     if (!v(body)) throw toError(v.errors ?? []);
-    return body as Static<T>;
+    return body;
   };
 }

@@ -27,7 +27,7 @@ export interface RevokeRequest {
 }
 
 /** Whether a session belongs to `user`: its subject, or its verified email (case-insensitively). */
-export function sessionOfUser(data: SessionData, user: string): boolean {
+function sessionOfUser(data: SessionData, user: string): boolean {
   if (data.identity.subject === user) return true;
   const email = data.identity.email;
   return email !== undefined && email.toLowerCase() === user.toLowerCase();

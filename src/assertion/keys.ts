@@ -20,7 +20,7 @@ import type { SigningKey, TenantStore } from '../directory/types.js';
 export const ASSERTION_ALG = 'ES256';
 
 /** A fresh key pair, ready to store. */
-export async function newSigningKey(now: number): Promise<SigningKey> {
+async function newSigningKey(now: number): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(ASSERTION_ALG, { extractable: true });
   const publicJwk = await exportJWK(publicKey);
   const privateJwk = await exportJWK(privateKey);

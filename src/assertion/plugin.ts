@@ -24,7 +24,7 @@ import { AssertionSigner } from './signer.js';
 /** Where the public keys are published. */
 export const JWKS_PATH = '/.well-known/jwks.json';
 /** How long clients may cache the JWK Set, in seconds. */
-export const JWKS_MAX_AGE_SECONDS = 300;
+const JWKS_MAX_AGE_SECONDS = 300;
 
 /** What the plugin needs. */
 export interface AssertionOptions {

@@ -43,7 +43,7 @@ interface Entry {
 const MAX_VIEWS_PER_SESSION = 8;
 
 /** A hash of the session id for the `sid` claim: ties assertions of one session together without revealing it. */
-export function sessionHash(sessionId: string): string {
+function sessionHash(sessionId: string): string {
   return createHash('sha256').update(`tenant-gate sid\n${sessionId}`).digest('base64url').slice(0, 32);
 }
 

@@ -15,7 +15,7 @@ import type { TenantStore } from '../directory/types.js';
 import { loadClientAssertionKey, type LoadedClientAssertionKey } from '../oidc/client-assertion-key.js';
 import { ClientRegistry, deriveIssuer } from '../oidc/client-registry.js';
 import { ASYMMETRIC_ALGORITHMS } from '../oidc/jwks.js';
-import { createProviderFetch } from '../oidc/provider-fetch.js';
+import { createProviderFetch, oidcFetch } from '../oidc/provider-fetch.js';
 
 const ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'end_session_endpoint', 'revocation_endpoint', 'userinfo_endpoint', 'jwks_uri'] as const;
 
@@ -29,7 +29,7 @@ export function tenantOrigins(config: Config, tenant: string, hosts: string[]): 
 }
 
 /** How the provider's email claim becomes X-Auth-Request-Email / -User (trust_unverified_email). */
-export function emailPolicy(claim: string, trusted: boolean): string {
+function emailPolicy(claim: string, trusted: boolean): string {
   return trusted
     ? `  Email: ${claim} is trusted without email_verified (trust_unverified_email: true); only an explicit email_verified: false drops it.\n` +
         '    Keep this only for a provider where users cannot change their own email.\n'
@@ -106,14 +106,14 @@ export async function describeTenant(config: Config, store: TenantStore, tenantI
       const url = new URL(issuer);
       const discovered = await oidc.discovery(url, cfg.client_id, undefined, undefined, {
         timeout: Math.ceil(timeoutMs / 1000),
-        [oidc.customFetch]: guarded.fetch as unknown as oidc.CustomFetch,
+        [oidc.customFetch]: oidcFetch(guarded.fetch),
         ...(url.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : {}),
       });
       const meta = discovered.serverMetadata();
       out(`  discovery: ok (${issuer}/.well-known/openid-configuration)\n`);
       for (const f of ENDPOINTS) {
         const stored = cfg[f];
-        const found = meta[f] as string | undefined;
+        const found = meta[f];
         if (stored !== undefined && found !== undefined && stored !== found) {
           out(`  !! ${f}: stored ${stored} but the provider announces ${found}\n`);
           failures++;

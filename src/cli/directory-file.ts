@@ -10,7 +10,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { stringify } from 'yaml';
 import { companyView, providerView, type DirectoryAdmin } from '../admin/directory-admin.js';
-import { createValidators, SaveProvider, UpdateCompanySso } from '../admin/payloads.js';
+import { createValidators, SaveProvider, UpdateCompanySso, type SaveProviderBody } from '../admin/payloads.js';
 import type { TenantStore } from '../directory/types.js';
 import { GatewayError, ValidationError } from '../errors.js';
 import { normalizeDomain } from '../tenancy/host.js';
@@ -28,7 +28,7 @@ const CompanyEntry = Type.Object(
   { additionalProperties: false },
 );
 /** The file format of import and export. */
-export const DirectoryFile = Type.Object({ version: Type.Optional(Type.Literal(1)), companies: Type.Array(CompanyEntry) }, { additionalProperties: false });
+const DirectoryFile = Type.Object({ version: Type.Optional(Type.Literal(1)), companies: Type.Array(CompanyEntry) }, { additionalProperties: false });
 export type DirectoryFileData = Static<typeof DirectoryFile>;
 
 /** The whole directory in the file format, without secrets. */
@@ -100,7 +100,7 @@ export async function importDirectory(admin: DirectoryAdmin, data: DirectoryFile
       }
       for (const p of c.providers ?? []) {
         const { has_client_secret: _, ...configuration } = p.configuration;
-        await admin.saveProvider({ provider: p.provider, company: c.company, configuration: configuration as never });
+        await admin.saveProvider({ provider: p.provider, company: c.company, configuration: configuration as SaveProviderBody['configuration'] }); // checked by checkDirectoryFile
         providers++;
       }
     } catch (err) {

@@ -11,7 +11,7 @@
 import type { ConfigProblem } from '../errors.js';
 
 /** Seed environment names and the config path each one sets. */
-export const SEED_ENV_NAMES: Readonly<Record<string, readonly string[]>> = {
+const SEED_ENV_NAMES: Readonly<Record<string, readonly string[]>> = {
   CLEARML__services__login__sso__tenant_login: ['sso', 'tenant_login'],
   CLEARML__services__login__sso__allow_settings_providers: ['sso', 'allow_settings_providers'],
   WEBSERVER__onlyPasswordLogin: ['sso', 'only_password_login'],

@@ -104,7 +104,7 @@ function semanticChecks(c: Config, problems: ConfigProblem[]): void {
 }
 
 /** Validates a raw object (after env overrides) and fills in defaults. */
-export function validateConfig(raw: unknown): Config {
+function validateConfig(raw: unknown): Config {
   const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false });
   const validate = ajv.compile(ConfigSchema);
   const data = structuredClone(raw ?? {});

@@ -16,7 +16,7 @@ import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { Config } from './schema.js';
 
 /** Shortest secret accepted on a reachable admin listener. */
-export const MIN_SECRET_LENGTH = 16;
+const MIN_SECRET_LENGTH = 16;
 
 /** Values shipped as examples: config/default.yaml and the deploy/ manifests. */
 const PLACEHOLDERS = new Set(
@@ -34,7 +34,7 @@ const PLACEHOLDERS = new Set(
 const PLACEHOLDER_WORDS = /change[-_ ]?me|replace/i;
 
 /** Whether a listener bound to this host is reachable only from this machine. */
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
   if (isIP(h) === 4) return h.startsWith('127.');
@@ -55,14 +55,14 @@ function urlPassword(url: string | undefined): string | undefined {
 }
 
 /** Why a secret is weak, or undefined. */
-export function weakness(secret: string): string | undefined {
+function weakness(secret: string): string | undefined {
   if (PLACEHOLDERS.has(secret.toLowerCase()) || PLACEHOLDER_WORDS.test(secret)) return 'is a placeholder value shipped with tenant-gate; set a random secret';
   if (secret.length < MIN_SECRET_LENGTH) return `is shorter than ${MIN_SECRET_LENGTH} characters`;
   return undefined;
 }
 
 /** Every weak secret in the configuration, with its path. */
-export function weakSecrets(config: Config): ConfigProblem[] {
+function weakSecrets(config: Config): ConfigProblem[] {
   const found: Array<[string, string | undefined]> = [
     ...config.admin.credentials.map((c, i): [string, string] => [`/admin/credentials/${i}/secret`, c.secret]),
     ['/session/secret', config.session.secret],

@@ -52,7 +52,7 @@ const FIRST_RETRY_MS = 250;
 const LAST_RETRY_MS = 5000;
 
 /** The channel a directory in `schema` uses; at most 63 bytes, PostgreSQL's identifier limit. */
-export function scopedChannel(channel: string, schema: string): string {
+function scopedChannel(channel: string, schema: string): string {
   const name = `${channel}.${schema}`;
   return name.length <= 63 ? name : `${channel}.${createHash('sha256').update(schema).digest('hex').slice(0, 16)}`;
 }

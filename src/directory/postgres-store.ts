@@ -26,7 +26,6 @@ import { companyRow, currentKey, providerRow, requireText, writeResult, type Sso
 import type {
   ClientRecord,
   Company,
-  CompanySso,
   Provider,
   ProviderConfiguration,
   SigningKey,

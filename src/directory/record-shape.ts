@@ -25,7 +25,7 @@ export function requireText(value: unknown, field: string): string {
 }
 
 /** Lower-cased, without duplicates, first occurrence kept. */
-export function normaliseNames(names: readonly string[] | undefined, field: string): string[] {
+function normaliseNames(names: readonly string[] | undefined, field: string): string[] {
   const out: string[] = [];
   for (const name of names ?? []) {
     const lower = requireText(name, field).toLowerCase();

@@ -13,7 +13,7 @@
  */
 
 /** Translation of IdP group names to ClearML group names; one IdP group may give several. */
-export type GroupMapping = Record<string, string | string[]>;
+type GroupMapping = Record<string, string | string[]>;
 
 /** A company's SSO settings: the seed's `sso` object plus the gateway's extensions. */
 export interface CompanySso {
@@ -78,7 +78,7 @@ export interface ProviderConfiguration {
 export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 
 /** Where identity claims are read. */
-export type ClaimsSource = 'id_token' | 'userinfo' | 'both';
+type ClaimsSource = 'id_token' | 'userinfo' | 'both';
 
 /** A saved identity provider of a company. */
 export interface Provider {

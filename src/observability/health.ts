@@ -12,7 +12,7 @@ export interface ReadinessCheck {
 }
 
 /** Options: the checks `/readyz` runs and how long each may take. */
-export interface HealthOptions {
+interface HealthOptions {
   checks: ReadinessCheck[];
   timeoutMs?: number;
 }

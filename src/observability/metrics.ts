@@ -15,11 +15,11 @@ import type { DirectoryCounters, LookupKind } from '../directory/cached-director
 import { CALLBACK_REFUSALS, type CallbackRefusalReason, type ChannelLogoutOutcome, type LoginOutcome, type LoginReason } from '../reasons.js';
 
 /** Histogram buckets, in seconds, for a gateway: 0.5 ms … 10 s. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** What a public request was, for the request duration histogram. */
 export type RequestClass = 'proxied' | 'login_start' | 'callback' | 'discovery' | 'page' | 'other';
-export const REQUEST_CLASSES: readonly RequestClass[] = ['proxied', 'login_start', 'callback', 'discovery', 'page', 'other'];
+const REQUEST_CLASSES: readonly RequestClass[] = ['proxied', 'login_start', 'callback', 'discovery', 'page', 'other'];
 
 /** Calls the gateway makes to an identity provider. */
 export type ProviderCall = 'discovery' | 'jwks' | 'token' | 'userinfo' | 'revocation' | 'other';
@@ -29,13 +29,13 @@ export type UpstreamOutcome = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'unavailab
 
 
 /** A dependency whose reachability is exported as `tenant_gate_backend_up`. */
-export interface BackendCheck {
+interface BackendCheck {
   name: string;
   check: () => Promise<void>;
 }
 
 /** Directory counters plus the duration of each store query. */
-export type DirectoryMetrics = Required<DirectoryCounters>;
+type DirectoryMetrics = Required<DirectoryCounters>;
 
 /** Every metric the gateway exports. */
 export interface Metrics {

@@ -42,7 +42,7 @@ export interface UpstreamObserver {
 }
 
 /** Options of the request timing plugin. */
-export interface RequestTimingOptions {
+interface RequestTimingOptions {
   metrics: Metrics;
   tracing: Tracing;
 }

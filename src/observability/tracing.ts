@@ -79,7 +79,7 @@ export function tracingSettings(cfg: Config['tracing'], env: NodeJS.ProcessEnv):
 const noopSpan = trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 });
 
 /** Tracing that is off: every method does nothing. */
-export const TRACING_OFF: Tracing = {
+const TRACING_OFF: Tracing = {
   enabled: false,
   start: () => noopSpan,
   contextOf: () => ROOT_CONTEXT,

@@ -21,15 +21,15 @@ import { ErrorCodes, GatewayError } from '../errors.js';
 import type { LogoutTokenReason } from '../reasons.js';
 
 /** The event a logout token carries. */
-export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 /** Signature algorithms accepted for logout tokens. */
-export const LOGOUT_TOKEN_ALGORITHMS = [
+const LOGOUT_TOKEN_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ] as const;
 
 /** Longest logout token read (characters). */
-export const MAX_LOGOUT_TOKEN_LENGTH = 16_384;
+const MAX_LOGOUT_TOKEN_LENGTH = 16_384;
 
 export type { LogoutTokenReason };
 
@@ -173,14 +173,14 @@ export async function verifyLogoutToken(token: unknown, opts: VerifyLogoutTokenO
  * A key getter per JWKS URL, shared by every provider that names it. jose refetches
  * a JWKS when a token names a key it does not hold (at most every 30 s).
  */
-export function remoteKeySets(opts: { timeoutMs: number; fetch?: typeof fetch }): (jwksUri: string) => JWTVerifyGetKey {
+function remoteKeySets(opts: { timeoutMs: number; fetch?: typeof fetch }): (jwksUri: string) => JWTVerifyGetKey {
   const sets = new Map<string, JWTVerifyGetKey>();
   return (jwksUri) => {
     let set = sets.get(jwksUri);
     if (!set) {
       set = createRemoteJWKSet(new URL(jwksUri), {
         timeoutDuration: opts.timeoutMs,
-        ...(opts.fetch ? { [customFetch]: opts.fetch as never } : {}),
+        ...(opts.fetch ? { [customFetch]: opts.fetch } : {}),
       });
       if (sets.size >= 1000) sets.clear();
       sets.set(jwksUri, set);

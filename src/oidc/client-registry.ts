@@ -38,7 +38,7 @@ import type { ProviderCall } from '../observability/metrics.js';
 import type { ProviderFetchHook } from '../observability/provider-calls.js';
 import { checkProviderUrl } from '../tenancy/provider-url.js';
 import { ASYMMETRIC_ALGORITHMS, ProviderKeys } from './jwks.js';
-import { createProviderFetch } from './provider-fetch.js';
+import { createProviderFetch, oidcFetch } from './provider-fetch.js';
 
 /** A key the gateway holds for `private_key_jwt` client authentication. */
 export interface ClientAssertionKey {
@@ -204,7 +204,7 @@ function unavailable(detail: string, cause?: unknown): GatewayError {
 }
 
 /** The saved configuration cannot work whatever the provider does: an operator must fix it. */
-export function misconfigured(detail: string, cause?: unknown): GatewayError {
+function misconfigured(detail: string, cause?: unknown): GatewayError {
   return new GatewayError(ErrorCodes.PROVIDER_MISCONFIGURED, 502, "the organisation's sign-in is misconfigured", { detail, cause });
 }
 
@@ -364,7 +364,7 @@ export class ClientRegistry {
     let discovered: oidc.Configuration;
     try {
       discovered = await oidc.discovery(issuerUrl, cfg.client_id, undefined, oidc.None(), {
-        [oidc.customFetch]: providerFetch as unknown as oidc.CustomFetch,
+        [oidc.customFetch]: oidcFetch(providerFetch),
         timeout,
         execute: issuerUrl.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
       });
@@ -408,7 +408,7 @@ export class ClientRegistry {
       if (typeof url === 'string') calls.set(url, call);
     }
     config.timeout = timeout;
-    config[oidc.customFetch] = providerFetch as unknown as oidc.CustomFetch;
+    config[oidc.customFetch] = oidcFetch(providerFetch);
     if (insecure) oidc.allowInsecureRequests(config);
 
     const jwksUri = metadata.jwks_uri as string;

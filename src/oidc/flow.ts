@@ -99,6 +99,11 @@ const MISCONFIGURED_ERRORS = new Set(['invalid_client', 'unauthorized_client', '
 const TOKEN_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'azp', 'auth_time', 'at_hash', 'c_hash', 'acr', 'amr', 'sid', 'jti']);
 const MAX_DETAIL = 200;
 
+/** The text of a scalar error field; anything else counts as absent. */
+function textOf(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' ? String(value) : '';
+}
+
 function clip(value: unknown): string {
   const s = typeof value === 'string' ? value : String(value);
   return s.length > MAX_DETAIL ? `${s.slice(0, MAX_DETAIL)}...` : s;
@@ -275,7 +280,7 @@ async function challengeBodyError(err: unknown): Promise<string | undefined> {
  * Translates an openid-client error into a {@link FlowError}.
  * @param bodyError the OAuth error read from a challenge response's body, when its header named none.
  */
-export function toFlowError(err: unknown, bodyError?: string): FlowError {
+function toFlowError(err: unknown, bodyError?: string): FlowError {
   if (err instanceof FlowError) return err;
   if (err instanceof oidc.ResponseBodyError) {
     const detail = `the token endpoint answered ${err.status} ${clip(err.error)}${err.error_description ? ` (${clip(err.error_description)})` : ''}`;
@@ -326,7 +331,7 @@ export function toFlowError(err: unknown, bodyError?: string): FlowError {
   if (err instanceof TypeError) {
     // fetch failures (connection refused, DNS) surface as TypeError.
     const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-    const reason = cause ? `${String(cause.code ?? '')} ${String(cause.message ?? '')}`.trim() : err.message;
+    const reason = cause ? `${textOf(cause.code)} ${textOf(cause.message)}`.trim() : err.message;
     return new FlowError('provider_unavailable', 503, `request to the provider failed: ${clip(reason)}`, { cause: err });
   }
   return new FlowError('provider_unavailable', 503, `unexpected error: ${clip(err instanceof Error ? err.message : err)}`, {

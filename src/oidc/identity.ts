@@ -43,7 +43,7 @@ export const DEFAULT_CLAIMS = {
 export type { Identity } from '../session/types.js';
 
 /** Why a login is refused by policy. */
-export type LoginRefusalReason =
+type LoginRefusalReason =
   | 'tenant_claim_missing'
   | 'tenant_mismatch'
   | 'groups_claim_missing'
@@ -51,7 +51,7 @@ export type LoginRefusalReason =
   | 'subject_missing';
 
 /** A refused login: one message for the user, one for the operator's log. */
-export interface LoginRefusal {
+interface LoginRefusal {
   reason: LoginRefusalReason;
   /** Shown to the user. Names the tenant, never the user's claims. */
   message: string;
@@ -104,7 +104,7 @@ function unverifiedEmail(verified: unknown, provider: ProviderConfiguration): st
 /**
  * The tenant's ClearML groups: every value of `group_mapping` plus `sso.groups`.
  */
-export function tenantGroups(company: CompanySso): Set<string> {
+function tenantGroups(company: CompanySso): Set<string> {
   const groups = new Set<string>();
   for (const value of Object.values(company.group_mapping ?? {})) {
     for (const g of Array.isArray(value) ? value : [value]) if (typeof g === 'string') groups.add(g);
@@ -117,7 +117,7 @@ export function tenantGroups(company: CompanySso): Set<string> {
  * Translates IdP group names through `group_mapping` (unmapped names kept), then
  * keeps the names that exist in the tenant, de-duplicated, in first-seen order.
  */
-export function translateGroups(idpGroups: string[], company: CompanySso): string[] {
+function translateGroups(idpGroups: string[], company: CompanySso): string[] {
   const mapping = company.group_mapping ?? {};
   const known = tenantGroups(company);
   const out = new Set<string>();
@@ -165,7 +165,7 @@ export function claimsToIdentity(
       `no \`${tenantClaim}\` claim in ${from}${provider.claims_source === 'id_token' ? '' : ' or its userinfo'}: ${claimHint(providerKind, 'tenant')}`,
     );
   }
-  const single = Array.isArray(rawTenant) && rawTenant.length === 1 ? rawTenant[0] : rawTenant;
+  const single: unknown = Array.isArray(rawTenant) && rawTenant.length === 1 ? rawTenant[0] : rawTenant;
   if (typeof single !== 'string') {
     return refuse(
       'tenant_mismatch',

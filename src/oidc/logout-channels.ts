@@ -19,7 +19,7 @@
  * - every request is a log line (`audit: 'backchannel_logout'` or
  *   `'frontchannel_logout'`) and a metric by tenant and outcome.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JWTVerifyGetKey } from 'jose';
 import type { CachedDirectory } from '../directory/cached-directory.js';
 import type { ClientRecord, Provider } from '../directory/types.js';
@@ -37,7 +37,7 @@ import type { ClientRegistry } from './client-registry.js';
 export type KeysFor = (provider: Provider) => Promise<JWTVerifyGetKey>;
 
 /** Options of the logout channels plugin. */
-export interface LogoutChannelsOptions {
+interface LogoutChannelsOptions {
   directory: CachedDirectory;
   registry: ClientRegistry;
   sessions: SessionStore;
@@ -62,7 +62,7 @@ const FORM = 'application/x-www-form-urlencoded';
  * The default {@link KeysFor}: the provider's cached JWKS from the client registry, the
  * one ID tokens are verified with (same address rules, one refetch on an unknown `kid`).
  */
-export function keysFromRegistry(registry: ClientRegistry): KeysFor {
+function keysFromRegistry(registry: ClientRegistry): KeysFor {
   return async (provider) => {
     const { keys } = await registry.client(provider);
     return (header, token) => keys.keyFor(header, token);

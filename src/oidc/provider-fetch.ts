@@ -14,6 +14,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { checkProviderUrl, isPublicAddress } from '../tenancy/provider-url.js';
+import type { CustomFetch } from 'openid-client';
 
 /** Options of {@link createProviderFetch}. */
 export interface ProviderFetchOptions {
@@ -24,7 +25,7 @@ export interface ProviderFetchOptions {
 }
 
 /** Thrown for a provider URL or address the policy refuses; `message` names it. */
-export class ProviderAddressError extends Error {
+class ProviderAddressError extends Error {
   readonly code = 'EPROVIDERADDRESS';
 }
 
@@ -61,4 +62,12 @@ export function createProviderFetch(opts: ProviderFetchOptions): { fetch: typeof
     return base(input, { ...init, signal });
   }) as typeof fetch;
   return { fetch: guarded, close: async () => agent?.close() };
+}
+
+/**
+ * A `fetch` as openid-client calls it. Every body openid-client sends is a `fetch` body;
+ * TypeScript's lib disagrees only on the buffer type of `Uint8Array`.
+ */
+export function oidcFetch(f: typeof fetch): CustomFetch {
+  return (url, options) => f(url, options as RequestInit);
 }

@@ -27,7 +27,7 @@ export function clientErrorStatus(code: string | undefined): 400 | 408 | 431 {
 }
 
 /** The complete raw HTTP/1.1 answer for a refused request. */
-export function clientErrorResponse(status: 400 | 408 | 431): string {
+function clientErrorResponse(status: 400 | 408 | 431): string {
   const a = ANSWERS[status]!;
   const body = renderPage({ status, title: a.title, paragraphs: [a.text] });
   const headers = { ...PAGE_HEADERS, connection: 'close', 'content-length': String(Buffer.byteLength(body)) };

@@ -67,7 +67,7 @@ export interface SiteContext extends RequestContext {
 }
 
 /** Decodes (up to three times), collapses slashes and resolves dot segments: what a lenient router would see. */
-export function canonicalPath(path: string): string {
+function canonicalPath(path: string): string {
   if (!/[%\\]|\/\/|\/\.|^[^/]/.test(path)) {
     const lower = path.toLowerCase();
     return lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;

@@ -33,10 +33,10 @@ import type { RequestStep, SiteStep, StepFactory, StepResult } from './steps/ste
 import { tenantLogin } from './steps/tenant-login.js';
 
 /** Steps before the Host is resolved. */
-export const BEFORE_HOST: ReadonlyArray<readonly [string, StepFactory<RequestStep>]> = [['probe', probe]];
+const BEFORE_HOST: ReadonlyArray<readonly [string, StepFactory<RequestStep>]> = [['probe', probe]];
 
 /** Steps after the Host is resolved, in order. The last one always decides. */
-export const SITE_STEPS: ReadonlyArray<readonly [string, StepFactory<SiteStep>]> = [
+const SITE_STEPS: ReadonlyArray<readonly [string, StepFactory<SiteStep>]> = [
   ['api prefix', apiPrefix],
   ['callback', callback],
   ['tenant login', tenantLogin],

@@ -45,4 +45,4 @@ export type Decision =
   | { kind: 'logout' };
 
 /** The kind of a decision. */
-export type DecisionKind = Decision['kind'];
+type DecisionKind = Decision['kind'];

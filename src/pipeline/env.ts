@@ -9,7 +9,7 @@ import type { SessionData } from '../session/types.js';
 import type { SiteContext } from './context.js';
 
 /** The result of a per-client rate limit check. */
-export interface LimitResult {
+interface LimitResult {
   allowed: boolean;
   /** Seconds until the client may try again (when not allowed). */
   retryAfterSeconds?: number;
@@ -36,7 +36,7 @@ export interface SessionAccess {
 }
 
 /** Resolves a Host to the base host, a tenant, or nothing. */
-export interface HostSettings {
+interface HostSettings {
   publicUrl: string;
   baseHosts: ReadonlySet<string>;
   baseDomain: string;

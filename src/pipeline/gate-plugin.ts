@@ -33,7 +33,7 @@ export interface AuthenticateHandlers {
 }
 
 /** Options of the gate plugin. */
-export interface GatePluginOptions {
+interface GatePluginOptions {
   env: PipelineEnv;
   /** Present in authenticate mode. */
   handlers?: AuthenticateHandlers;

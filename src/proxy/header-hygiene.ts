@@ -74,6 +74,6 @@ export function headerFilter(opts: HeaderHygieneOptions = {}): (name: string) =>
 }
 
 /** The names the filter drops regardless of configuration, for documentation and tests. */
-export const DROPPED_NAMES: readonly string[] = [...EXACT];
+const DROPPED_NAMES: readonly string[] = [...EXACT];
 /** The prefixes the filter drops regardless of configuration. */
-export const DROPPED_PREFIXES: readonly string[] = OWNED_PREFIXES;
+const DROPPED_PREFIXES: readonly string[] = OWNED_PREFIXES;

@@ -27,7 +27,7 @@ export const IDENTITY_HEADERS = [
 ] as const;
 
 /** A header-safe rendering of a claim value. */
-export function headerValue(s: string): string {
+function headerValue(s: string): string {
   const clean = s.replace(/[\x00-\x1f\x7f]/g, ' ');
   return /^[\x20-\x7e]*$/.test(clean) ? clean : Buffer.from(clean, 'utf8').toString('latin1');
 }

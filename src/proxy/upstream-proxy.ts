@@ -11,7 +11,7 @@
  * describe the client as the gateway saw it; an upstream that is down answers 502,
  * one that is too slow 504, both as a page and never after a retry.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RawServerBase, RouteGenericInterface } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import fp from 'fastify-plugin';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -23,7 +23,7 @@ import { FairShare, fairShareHook, type FairShareLimits } from './fair-share.js'
 import { armIdleTimeouts } from './idle-timeouts.js';
 
 /** Options of the proxy plugin. */
-export interface UpstreamProxyOptions {
+interface UpstreamProxyOptions {
   webapp: string;
   apiserver?: string;
   connectTimeoutMs: number;
@@ -84,7 +84,8 @@ function applyView(req: FastifyRequest, prior: string | string[] | undefined, ou
 
 /** The upstream request headers of an HTTP request: the client's, filtered, plus the view. */
 function httpHeaderRewriter(drop: (name: string) => boolean, observer: UpstreamObserver | undefined) {
-  return (req: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders => {
+  return (proxied: ProxyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders => {
+    const req = http1(proxied);
     const out: IncomingHttpHeaders = {};
     for (const name in headers) if (!drop(name)) out[name] = headers[name];
     applyView(req, req.headers['x-forwarded-for'], out);
@@ -101,7 +102,8 @@ const WS_OWN = new Set(['host', 'sec-websocket-key', 'sec-websocket-version', 's
  * request (@fastify/http-proxy otherwise passes the raw Cookie header only).
  */
 function wsHeaderRewriter(drop: (name: string) => boolean) {
-  return (_base: IncomingHttpHeaders, req: FastifyRequest): IncomingHttpHeaders => {
+  return (_base: IncomingHttpHeaders, proxied: ProxyRequest): IncomingHttpHeaders => {
+    const req = http1(proxied);
     const headers = req.headers;
     const named = typeof headers.connection === 'string' ? headers.connection.toLowerCase().split(',').map((s) => s.trim()) : [];
     const out: IncomingHttpHeaders = {};
@@ -113,24 +115,36 @@ function wsHeaderRewriter(drop: (name: string) => boolean) {
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
 
 function responseRewriter(guard: ((req: FastifyRequest, location: string) => string) | undefined, observer: UpstreamObserver | undefined) {
-  return (headers: Record<string, unknown>, req: FastifyRequest): Record<string, unknown> => {
-    observer?.answered(req);
-    const out: Record<string, unknown> = {};
+  return (headers: IncomingHttpHeaders, proxied?: ProxyRequest): IncomingHttpHeaders => {
+    const req = proxied && http1(proxied);
+    if (req) observer?.answered(req);
+    const out: IncomingHttpHeaders = {};
     for (const name in headers) if (!HOP_BY_HOP_RESPONSE.has(name)) out[name] = headers[name];
-    if (guard && typeof out.location === 'string') out.location = guard(req, out.location);
+    if (req && guard && typeof out.location === 'string') out.location = guard(req, out.location);
     return out;
   };
 }
 
+/** A request or reply as @fastify/reply-from types it (any server kind). */
+type ProxyRequest = FastifyRequest<RouteGenericInterface, RawServerBase>;
+type ProxyReply = FastifyReply<RouteGenericInterface, RawServerBase>;
+
+/** The gateway's listeners are HTTP/1.1 servers, so the proxy's requests are theirs. */
+function http1(req: ProxyRequest): FastifyRequest {
+  return req as FastifyRequest;
+}
+
 /** The upstream query: the view's override (unsafe parameters removed) or the client's. */
-function queryString(_search: string, reqUrl: string, req: FastifyRequest): string {
+function queryString(_search: string | undefined, reqUrl: string, req: ProxyRequest): string {
   const override = req.gate.view?.query;
   if (override !== undefined) return override;
   const i = reqUrl.indexOf('?');
   return i >= 0 ? reqUrl.slice(i + 1) : '';
 }
 
-function onError(reply: FastifyReply, { error }: { error: Error & { statusCode?: number; code?: string } }): void {
+function onError(proxyReply: ProxyReply, { error: failure }: { error: Error }): void {
+  const reply = proxyReply as FastifyReply;
+  const error: Error & { statusCode?: number; code?: string } = failure;
   if (reply.raw.headersSent || reply.raw.destroyed) return;
   const timeout = error.statusCode === 504 || error.code === 'UND_ERR_CONNECT_TIMEOUT';
   reply.request.log.warn({ code: error.code, upstreamError: error.message }, timeout ? 'upstream timed out' : 'upstream unavailable');
@@ -172,9 +186,9 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
     },
   };
   if (opts.apiserver) {
-    await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.apiserver, prefix: '/api', rewritePrefix: '' } as never);
+    await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.apiserver, prefix: '/api', rewritePrefix: '' });
   }
-  await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.webapp, prefix: '/' } as never);
+  await app.register(httpProxy, { ...common, preHandler: preHandler(), upstream: opts.webapp, prefix: '/' });
 }
 
 /** Registers the catch-all proxy routes; register it after every route the gateway answers itself. */

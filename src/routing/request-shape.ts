@@ -25,11 +25,6 @@ export function isPageNavigation(method: string, path: string, headers: Incoming
   return typeof accept === 'string' && accept.includes('text/html');
 }
 
-/** Whether the Cookie header carries a non-empty cookie of this name. */
-export function hasCookie(cookieHeader: string | undefined, name: string): boolean {
-  return readCookie(cookieHeader, name) !== undefined;
-}
-
 /** What `String.prototype.trim` removes, within the Latin-1 range header values use. */
 function isTrimmed(c: number): boolean {
   return c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;

@@ -158,7 +158,7 @@ export function publicRequest(
 }
 
 /** The seed's `system.update_company_sso_config` payload, with placeholders filled in. */
-export const SEED_COMPANY = `{
+const SEED_COMPANY = `{
      "company": "<company_id>",
      "sso": {
        "tenant": "<external tenant ID>",
@@ -170,7 +170,7 @@ export const SEED_COMPANY = `{
      }}`;
 
 /** The seed's `sso.save_provider_configuration` payload. */
-export const SEED_PROVIDER = `{
+const SEED_PROVIDER = `{
      "provider": "keycloak",
      "company": "<company_id>",
      "configuration": {

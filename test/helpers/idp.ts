@@ -57,7 +57,7 @@ export interface StartIdpOptions {
 }
 
 /** The parts of oidc-provider's Provider that tests use. */
-export interface IdpProvider {
+interface IdpProvider {
   issuer: string;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   on(event: string, listener: (...args: unknown[]) => void): void;

@@ -6,7 +6,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { importJWK, SignJWT, type JWTPayload } from 'jose';
 import type { Idp } from './idp.js';
 
-export const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 /** A valid logout token's claims for `idp` and `clientId`; `overrides` replace (undefined deletes). */
 export function logoutClaims(idp: Idp, clientId: string, overrides: Record<string, unknown> = {}): JWTPayload {

@@ -35,7 +35,7 @@ export const NAV: Array<[string, string]> = [
 export const API: Array<[string, string]> = [['Accept', 'application/json']];
 
 /** Limits high enough that a corpus replay is never rate limited (rate limits have their own tests). */
-export const NO_RATE_LIMITS = { rateLimit: { discoveryPerMinute: 1_000_000, loginPerMinute: 1_000_000, callbackPerMinute: 1_000_000 } };
+const NO_RATE_LIMITS = { rateLimit: { discoveryPerMinute: 1_000_000, loginPerMinute: 1_000_000, callbackPerMinute: 1_000_000 } };
 
 /** One hostile request. */
 export interface Probe {
@@ -198,7 +198,7 @@ export async function replay(stack: Stack, probes: readonly Probe[], opts: { con
 }
 
 /** An answer the echoing upstream wrote. */
-export function fromUpstream(r: RawResponse): boolean {
+function fromUpstream(r: RawResponse): boolean {
   return r.body.subarray(0, 40).toString('latin1').startsWith('{"upstream":true');
 }
 
@@ -213,7 +213,7 @@ export function bodyText(r: RawResponse | undefined): string {
  * of the gateway's hosts, or the identity provider of the tenant the request is about
  * (any tenant's on the base host).
  */
-export function locationProblem(stack: Stack, hostHeader: string | null | undefined, location: string): string | undefined {
+function locationProblem(stack: Stack, hostHeader: string | null | undefined, location: string): string | undefined {
   if (/[\u0000-\u0020\u007f-\u00a0\\]/.test(location)) return 'control, space or backslash';
   if (location.startsWith('/')) {
     if (location.startsWith('//')) return 'network-path reference';

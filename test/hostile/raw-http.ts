@@ -60,7 +60,7 @@ function parseHead(text: string): { status: number; headers: Record<string, stri
 }
 
 /** Parses as many complete responses as `buf` holds; returns them and the unread rest. */
-export function parseResponses(buf: Buffer, opts: { headRequest?: boolean; closed: boolean }): { responses: RawResponse[]; rest: Buffer } {
+function parseResponses(buf: Buffer, opts: { headRequest?: boolean; closed: boolean }): { responses: RawResponse[]; rest: Buffer } {
   const responses: RawResponse[] = [];
   let offset = 0;
   for (;;) {

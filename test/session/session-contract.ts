@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SessionData, SessionStore } from '../../src/session/types.js';
 
 /** A clock the contract moves forward. */
-export interface ContractClock {
+interface ContractClock {
   now(): number;
 }
 

@@ -43,7 +43,7 @@ function unsafePair(pair: string, rawQuery: string): boolean {
 /**
  * The query without its unsafe redirect parameters, or undefined when nothing is unsafe.
  */
-export function withoutUnsafeTargets(rawQuery: string): string | undefined {
+function withoutUnsafeTargets(rawQuery: string): string | undefined {
   if (!HINT.test(rawQuery)) return undefined;
   const pairs = rawQuery.split('&');
   const kept = pairs.filter((p) => !unsafePair(p, rawQuery));

@@ -10,7 +10,7 @@ const GATEWAY_PREFIXES = ['/callback_', '/login/', '/backchannel-logout_', '/fro
 const GATEWAY_PATHS = new Set(['/login', '/logout', '/.well-known/jwks.json']);
 
 /** Whether a canonical path is one the gateway answers itself. */
-export function isGatewayPath(canonical: string): boolean {
+function isGatewayPath(canonical: string): boolean {
   return GATEWAY_PATHS.has(canonical) || GATEWAY_PREFIXES.some((p) => canonical.startsWith(p));
 }
 

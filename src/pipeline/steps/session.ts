@@ -20,7 +20,7 @@ import { upstreamView } from './pass.js';
 import type { SiteStep, StepFactory } from './step.js';
 
 /** Where a request without a session is sent: the login of the host's tenant, with the way back. */
-export function toLogin(ctx: SiteContext): Decision {
+function toLogin(ctx: SiteContext): Decision {
   const back = ctx.path === '/' && !ctx.query ? undefined : safeRelativeRedirect(ctx.url);
   const redirect = back === '/' ? undefined : back;
   const tenant = ctx.site.tenant?.company.sso.tenant;
