@@ -93,10 +93,7 @@ export const LOGIN_REASONS = [
 export type LoginReason = (typeof LOGIN_REASONS)[number];
 
 /** The outcome of a login decision. */
-const LOGIN_OUTCOMES = ['success', 'refused', 'error'] as const;
-
-/** A login outcome. */
-export type LoginOutcome = (typeof LOGIN_OUTCOMES)[number];
+export type LoginOutcome = 'success' | 'refused' | 'error';
 
 /** Why a request was answered by the gateway instead of being passed on (logged, traced). */
 export const PAGE_REASONS = [

@@ -76,7 +76,6 @@ export const SaveProvider = Type.Object(
 );
 export const ProviderRef = Type.Object({ company: CompanyId, id: Type.String({ minLength: 1, maxLength: 128 }) }, strict);
 export const ProviderList = Type.Object({ company: Type.Optional(CompanyId) }, strict);
-const Empty = Type.Object({}, { additionalProperties: true });
 export const RevokeSessions = Type.Object(
   {
     company: CompanyId,

@@ -16,7 +16,7 @@
  * Every refusal is a {@link LogoutTokenError} with a stable `reason`; the token itself
  * never appears in an error.
  */
-import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ErrorCodes, GatewayError } from '../errors.js';
 import type { LogoutTokenReason } from '../reasons.js';
 
@@ -169,22 +169,3 @@ export async function verifyLogoutToken(token: unknown, opts: VerifyLogoutTokenO
   };
 }
 
-/**
- * A key getter per JWKS URL, shared by every provider that names it. jose refetches
- * a JWKS when a token names a key it does not hold (at most every 30 s).
- */
-function remoteKeySets(opts: { timeoutMs: number; fetch?: typeof fetch }): (jwksUri: string) => JWTVerifyGetKey {
-  const sets = new Map<string, JWTVerifyGetKey>();
-  return (jwksUri) => {
-    let set = sets.get(jwksUri);
-    if (!set) {
-      set = createRemoteJWKSet(new URL(jwksUri), {
-        timeoutDuration: opts.timeoutMs,
-        ...(opts.fetch ? { [customFetch]: opts.fetch } : {}),
-      });
-      if (sets.size >= 1000) sets.clear();
-      sets.set(jwksUri, set);
-    }
-    return set;
-  };
-}

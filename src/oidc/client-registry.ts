@@ -372,6 +372,7 @@ export class ClientRegistry {
       throw unavailable(`discovery at ${issuer} for ${who} failed: ${describe(err)}`, err);
     }
 
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- the helper is left out of the copy, never called
     const { supportsPKCE: _helper, ...found } = discovered.serverMetadata();
     const metadata: { -readonly [K in keyof oidc.ServerMetadata]: oidc.ServerMetadata[K] } = { ...found };
     let insecure = issuerUrl.protocol === 'http:';

@@ -44,5 +44,3 @@ export type Decision =
   /** End the session (authenticate mode). */
   | { kind: 'logout' };
 
-/** The kind of a decision. */
-type DecisionKind = Decision['kind'];

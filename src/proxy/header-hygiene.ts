@@ -73,7 +73,3 @@ export function headerFilter(opts: HeaderHygieneOptions = {}): (name: string) =>
   };
 }
 
-/** The names the filter drops regardless of configuration, for documentation and tests. */
-const DROPPED_NAMES: readonly string[] = [...EXACT];
-/** The prefixes the filter drops regardless of configuration. */
-const DROPPED_PREFIXES: readonly string[] = OWNED_PREFIXES;

@@ -82,7 +82,7 @@ t.test('a client flooding random hosts gets 429 with Retry-After; another client
     return new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: publicPort, path: '/', headers: { host }, localAddress, agent: false }, (res) => {
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }));
       });
       req.on('error', reject);
       req.end();

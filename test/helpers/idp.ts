@@ -18,7 +18,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-// @ts-ignore oidc-provider ships no type declarations
+// @ts-expect-error oidc-provider ships no type declarations
 import OidcProviderImpl from 'oidc-provider';
 
 /** A client registered at the test provider. */
@@ -104,7 +104,7 @@ function loopbackFetch(port: () => number, seen: Array<{ url: string; status: nu
       const target = new URL(String(url));
       const headers: Record<string, string> = { host: target.host };
       init.headers?.forEach((v, k) => (headers[k] = v));
-      const body = init.body === undefined ? undefined : String(init.body);
+      const body = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : init.body instanceof URLSearchParams ? init.body.toString() : JSON.stringify(init.body);
       if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
       const req = httpRequest({ host: '127.0.0.1', port: port(), method: init.method ?? 'GET', path: target.pathname + target.search, headers }, (res) => {
         const chunks: Buffer[] = [];

@@ -21,7 +21,7 @@ export function logoutClaims(idp: Idp, clientId: string, overrides: Record<strin
     ...overrides,
   };
   for (const [k, v] of Object.entries(claims)) if (v === undefined) delete claims[k];
-  return claims as JWTPayload;
+  return claims;
 }
 
 /** Signs claims with the provider's key (RS256, its kid). */

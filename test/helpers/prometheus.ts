@@ -46,7 +46,7 @@ export async function startPrometheus(t: Test, opts: { binary: string; targets: 
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
+  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   t.teardown(async () => {
     child.kill('SIGTERM');

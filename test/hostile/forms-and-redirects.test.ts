@@ -14,7 +14,6 @@ import {
   routeStack,
   type Outcome,
   type Probe,
-  type Stack,
 } from './harness.js';
 
 

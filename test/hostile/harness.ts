@@ -18,7 +18,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { normalizeHost } from '../../src/tenancy/host.js';
-import { adminCall, BASE_DOMAIN, publicRequest, seedRouteTenants, startGateway, startUpstream, type Seen } from '../helpers/gateway.js';
+import { BASE_DOMAIN, publicRequest, seedRouteTenants, startGateway, startUpstream, type Seen } from '../helpers/gateway.js';
 import { Browser, twoTenants } from '../helpers/two-tenants.js';
 import { printable, readFixture, type FixtureEntry } from '../tenancy/fixture-reader.js';
 import { mapLimit, rawExchange, rawRequestBytes, type RawExchange, type RawResponse } from './raw-http.js';

@@ -115,11 +115,11 @@ t.test('against a real identity provider', async (t) => {
     t.equal(a, b);
     t.equal(b, c);
     t.equal((idp.hits.get(wellKnown) ?? 0) - before, 1, 'one discovery request');
-    const meta = a!.serverMetadata();
+    const meta = a.serverMetadata();
     t.equal(meta.issuer, idp.issuer);
     t.equal(meta.token_endpoint, idp.url('/token'));
     t.equal(meta.end_session_endpoint, idp.url('/session/end'));
-    t.equal(a!.clientMetadata().client_id, 'acme-web');
+    t.equal(a.clientMetadata().client_id, 'acme-web');
     t.equal(await registry.get(p), a, 'cached');
     t.equal((idp.hits.get(wellKnown) ?? 0) - before, 1, 'no request for a cached configuration');
   });

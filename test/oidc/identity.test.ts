@@ -285,6 +285,6 @@ t.test('the tenant claim is compared with ASCII-only case folding: look-alikes n
     ['kiwi ', 'a trailing space'],
     ['k\u0130wi', 'capital I with a dot'],
   ];
-  for (const [claim, what] of lookAlikes) refused(t, claimsToIdentity(claims(claim), seedProvider, kiwi), 'tenant_mismatch');
+  for (const [claim] of lookAlikes) refused(t, claimsToIdentity(claims(claim), seedProvider, kiwi), 'tenant_mismatch');
   t.equal(lookAlikes.length, 6);
 });

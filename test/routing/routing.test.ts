@@ -329,7 +329,7 @@ t.test('websocket upgrades are proxied on a tenant host', async (t) => {
   const http = await import('node:http');
   const server = http.createServer();
   const wss = new WebSocketServer({ server });
-  wss.on('connection', (socket, req) => socket.on('message', (m) => socket.send(`echo:${String(m)}:${req.url}`)));
+  wss.on('connection', (socket, req) => socket.on('message', (m) => socket.send(`echo:${Buffer.from(m as Buffer).toString('utf8')}:${req.url}`)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => { wss.close(); server.close(() => r()); }));
   const port = (server.address() as { port: number }).port;
@@ -338,7 +338,7 @@ t.test('websocket upgrades are proxied on a tenant host', async (t) => {
   const ws = new WebSocket(`ws://127.0.0.1:${gw.publicPort}/socket?x=1`, { headers: { host: 'acme.ml.example.com' } });
   const reply = await new Promise<string>((resolve, reject) => {
     ws.on('open', () => ws.send('hi'));
-    ws.on('message', (m) => resolve(String(m)));
+    ws.on('message', (m) => resolve(Buffer.from(m as Buffer).toString('utf8')));
     ws.on('error', reject);
   });
   ws.close();
