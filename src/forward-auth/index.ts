@@ -18,7 +18,7 @@ import { createTranslator } from './translate.js';
 import { trustedPeers } from './trusted-peers.js';
 
 /** Options of the forward-auth plugin. */
-export interface ForwardAuthOptions {
+interface ForwardAuthOptions {
   decider: Decider;
   mode: 'route' | 'authenticate';
   /** `forwardAuth.path`. */

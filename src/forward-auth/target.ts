@@ -22,7 +22,7 @@ function normaliseEscapes(path: string): string {
 }
 
 /** RFC 3986 remove_dot_segments for an absolute path. */
-export function removeDotSegments(path: string): string {
+function removeDotSegments(path: string): string {
   if (!path.includes('.')) return path;
   const segs = path.split('/');
   const out: string[] = [];
