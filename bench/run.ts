@@ -11,7 +11,7 @@
  *   npm run bench -- --write              write BENCHMARKS.md even with --quick/--only
  *   npm run bench -- --no-wait            start each section even when other processes keep the CPUs busy
  *
- * Sections: proxy, decisions, directory, stampede, logins, workers.
+ * Sections: proxy, decisions, directory, stampede, logins, workers, forward-auth.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { environment, printSection, writeBenchmarks, type SectionResult } from '
 import { nginxBinary, nginxVersion } from './servers.js';
 import { decisionsSection } from './sections/decisions.js';
 import { directorySection } from './sections/directory.js';
+import { forwardAuthSection } from './sections/forward-auth.js';
 import { loginsSection } from './sections/logins.js';
 import { proxySection } from './sections/proxy.js';
 import { stampedeSection } from './sections/stampede.js';
@@ -32,7 +33,7 @@ import { workersSection } from './sections/workers.js';
 const USAGE = [
   'npm run bench                          # builds dist/, runs every section, writes BENCHMARKS.md (about 5 minutes)',
   'npm run bench -- --quick               # shorter runs, smaller directory, console only',
-  'npm run bench -- --only proxy          # one section: proxy, decisions, directory, stampede, logins, workers',
+  'npm run bench -- --only proxy          # one section: proxy, decisions, directory, stampede, logins, workers, forward-auth',
   'npm run bench -- --profile             # CPU-profile every gateway scenario (default: only those that miss)',
   'npm run bench -- --log-level info      # gateway and fastify references both at info',
   'npx tsx bench/inspect-profile.ts P --reference R   # a kept CPU profile against its reference, per request',
@@ -46,6 +47,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<SectionResult>> = 
   stampede: stampedeSection,
   logins: loginsSection,
   workers: workersSection,
+  'forward-auth': forwardAuthSection,
 };
 
 /** A machine busier than this (share of all cores) before a section is waited for... */

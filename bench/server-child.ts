@@ -2,7 +2,7 @@
  * Entry of a reference server's process: starts the server named by the job.
  */
 import { runChild } from './child-process.js';
-import { serveBareProxy, serveHello, serveIdp, serveUpstream, type ServerJob } from './servers.js';
+import { serveAuthOk, serveBareProxy, serveHello, serveIdp, serveUpstream, type ServerJob } from './servers.js';
 
 runChild<ServerJob & { maxLifetimeMs?: number }>(async (job) => {
   switch (job.kind) {
@@ -14,5 +14,7 @@ runChild<ServerJob & { maxLifetimeMs?: number }>(async (job) => {
       return serveHello(job.logLevel);
     case 'idp':
       return serveIdp(job);
+    case 'auth-ok':
+      return serveAuthOk();
   }
 });

@@ -31,6 +31,7 @@ export type ServerJob =
   | { kind: 'upstream' }
   | { kind: 'bare-proxy'; upstream: string; logLevel: LogLevel }
   | { kind: 'hello'; logLevel: LogLevel }
+  | { kind: 'auth-ok' }
   | { kind: 'idp'; clients: unknown[]; users: Record<string, Record<string, unknown>> };
 
 const UPSTREAM_BODY = JSON.stringify({ ok: true, app: 'webapp' });
@@ -51,6 +52,25 @@ export async function serveUpstream(): Promise<ChildService> {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(UPSTREAM_BODY) });
       res.end(UPSTREAM_BODY);
     });
+  });
+  server.keepAliveTimeout = 65_000;
+  const port = await listenLoopback(server);
+  return {
+    info: { port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Starts the do-nothing auth service: 200 with an empty body to every request. Runs in a child. */
+export async function serveAuthOk(): Promise<ChildService> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-length': 0 });
+    res.end();
   });
   server.keepAliveTimeout = 65_000;
   const port = await listenLoopback(server);
@@ -157,9 +177,30 @@ export function nginxVersion(binary: string): string {
  * stops by itself even if the orchestrator dies.
  */
 export async function startNginx(binary: string, upstreamPort: number, dir: string): Promise<Target> {
+  const port = await freePort();
+  return startNginxHttp(binary, dir, port, `  upstream webapp {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://webapp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }`);
+}
+
+/**
+ * Starts nginx (one worker, no access log) with `httpBody` inside its http block, in
+ * the foreground, under `timeout`; `port` is one it listens on (waited for).
+ */
+export async function startNginxHttp(binary: string, dir: string, port: number, httpBody: string): Promise<Target> {
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
-  const port = await freePort();
   const user = process.getuid?.() === 0 ? 'user www-data nogroup;\n' : '';
   const conf = `${user}worker_processes 1;
 daemon off;
@@ -174,20 +215,7 @@ http {
   uwsgi_temp_path ${join(dir, 'uwsgi')};
   scgi_temp_path ${join(dir, 'scgi')};
   keepalive_requests 1000000;
-  upstream webapp {
-    server 127.0.0.1:${upstreamPort};
-    keepalive 128;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://webapp;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }
-  }
+${httpBody}
 }
 `;
   const file = join(dir, 'nginx.conf');

@@ -16,7 +16,7 @@ import { SessionsAdmin } from './admin/sessions-admin.js';
 import { tenantOrigins } from './cli/describe.js';
 import { AuthThrottle } from './admin/basic-auth.js';
 import { DirectoryAdmin, providerRulesOf } from './admin/directory-admin.js';
-import identityAssertion, { JWKS_PATH, setupAssertion } from './assertion/plugin.js';
+import identityAssertion, { JWKS_PATH, assertionFor, setupAssertion } from './assertion/plugin.js';
 import type { Config } from './config/schema.js';
 import { CachedDirectory } from './directory/cached-directory.js';
 import { createStore, splitPostgresUrl } from './directory/open-store.js';
@@ -47,6 +47,8 @@ import emailDiscovery from './routing/email-discovery.js';
 import { guardPostLogoutLocation } from './routing/post-logout-guard.js';
 import type { Limiter, PipelineEnv } from './pipeline/env.js';
 import gatePlugin from './pipeline/gate-plugin.js';
+import { createDecider } from './pipeline/decide.js';
+import forwardAuth, { forwardAuthPaths } from './forward-auth/index.js';
 import type { ReadinessCheck } from './observability/health.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
 import type { Duplex } from 'node:stream';
@@ -243,13 +245,15 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     };
   };
   const authenticator = authenticatorFor(config, b, deps);
+  const fa = forwardAuthPaths(config.forwardAuth.path);
   const assertion = await setupAssertion(config, b.store, b.directory, b.logger, deps.now);
   const env: PipelineEnv = {
     mode: config.mode,
     directory: b.directory,
     metrics: b.metrics,
     hosts: { publicUrl: config.public.url, baseHosts: baseHostsOf(config), baseDomain: baseDomainOf(config) },
-    anyHostPaths: assertion ? new Set([...ANY_HOST_PATHS, JWKS_PATH]) : ANY_HOST_PATHS,
+    anyHostPaths: new Set([...ANY_HOST_PATHS, ...(assertion ? [JWKS_PATH] : []), ...fa.exact]),
+    anyHostPrefix: fa.anyMethodPrefix,
     tenantLogin: config.sso.tenant_login || config.mode === 'authenticate',
     allowSettingsProviders: config.sso.allow_settings_providers,
     apiPrefix: config.upstreams.apiserver !== undefined,
@@ -272,6 +276,15 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     ...(authenticator ? { handlers: authenticator.handlers } : {}),
     ...(onSessionUpgrade ? { onSessionUpgrade } : {}),
     bodyLimit: config.public.bodyLimitBytes,
+  });
+  const { path: prefix, cacheSeconds } = config.forwardAuth;
+  await pub.register(forwardAuth, {
+    decider: createDecider(env),
+    mode: config.mode,
+    prefix,
+    trustedProxies: config.public.trustedProxies,
+    cacheSeconds,
+    ...(assertion ? { assertion: assertionFor(assertion) } : {}),
   });
   if (b.sessions && b.registry) {
     await pub.register(logoutChannels, {

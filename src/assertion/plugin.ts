@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import type { CachedDirectory } from '../directory/cached-directory.js';
 import type { TenantStore } from '../directory/types.js';
 import type { Site } from '../pipeline/context.js';
+import type { UpstreamView } from '../pipeline/decision.js';
 import { identitySource } from '../proxy/identity-headers.js';
 import { KeyRing } from './keys.js';
 import { AssertionSigner } from './signer.js';
@@ -54,36 +55,47 @@ export async function setupAssertion(
   return { keys, signer, directory };
 }
 
-function identityAssertion(app: FastifyInstance, opts: AssertionOptions, done: (err?: Error) => void): void {
-  const { keys, signer, directory } = opts;
-  app.get(JWKS_PATH, { logLevel: 'warn' }, (_req, reply) =>
-    reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`).type('application/json').send(keys.jwks()),
-  );
+/** The assertion of a passed request: at once on a cache hit, later when it is signed; undefined without a session's identity. */
+export type AssertionFor = (site: Site, view: UpstreamView) => string | undefined | Promise<string | undefined>;
 
+/** Builds the assertion lookup the hook (and forward-auth) use. */
+export function assertionFor(opts: AssertionOptions): AssertionFor {
+  const { signer, directory } = opts;
   const audienceOf = async (site: Site, tenant: string): Promise<string> => {
     const record = site.tenant ?? (await directory.tenant(tenant));
     return record?.company.sso.assertion_audience ?? site.origin;
   };
+  return (site, view) => {
+    if (!view.identity || !view.sessionId) return undefined;
+    const data = identitySource(view.identity);
+    if (!data) return undefined;
+    const { identity, sessionId } = view;
+    const hit = signer.cached(sessionId, site.origin, identity);
+    if (hit) return hit;
+    return audienceOf(site, data.tenant).then((aud) => signer.sign(sessionId, site.origin, identity, data, aud));
+  };
+}
+
+function identityAssertion(app: FastifyInstance, opts: AssertionOptions, done: (err?: Error) => void): void {
+  const { keys } = opts;
+  const assertion = assertionFor(opts);
+  app.get(JWKS_PATH, { logLevel: 'warn' }, (_req, reply) =>
+    reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`).type('application/json').send(keys.jwks()),
+  );
 
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const ctx = req.gate;
     const view = ctx.view;
     if (!view?.identity || !view.sessionId || !ctx.site || reply.sent) return done();
-    const data = identitySource(view.identity);
-    if (!data) return done();
-    const { identity, sessionId } = view;
-    const site = ctx.site;
-    const hit = signer.cached(sessionId, site.origin, identity);
-    if (hit) {
-      view.assertion = hit;
+    const out = assertion(ctx.site, view);
+    if (out === undefined || typeof out === 'string') {
+      if (out !== undefined) view.assertion = out;
       return done();
     }
-    audienceOf(site, data.tenant)
-      .then((aud) => signer.sign(sessionId, site.origin, identity, data, aud))
-      .then((token) => {
-        view.assertion = token;
-        done();
-      }, done);
+    out.then((token) => {
+      if (token !== undefined) view.assertion = token;
+      done();
+    }, done);
   });
   done();
 }

@@ -180,6 +180,16 @@ export const ConfigSchema = Type.Object(
       },
       { ...strict, default: {} },
     ),
+    /** Forward-auth endpoints: the same decisions for a proxy in front (docs/forward-auth.md). */
+    forwardAuth: Type.Object(
+      {
+        /** Path prefix of the endpoints on the public listener. */
+        path: Type.String({ pattern: '^/[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$', default: '/_auth' }),
+        /** max-age of authenticate-mode 200s for a session, in seconds; 0 = never cached. */
+        cacheSeconds: Type.Integer({ minimum: 0, maximum: 300, default: 0 }),
+      },
+      { ...strict, default: {} },
+    ),
     /** OpenTelemetry tracing; the standard OTEL_* environment variables also turn it on. */
     tracing: Type.Object(
       {

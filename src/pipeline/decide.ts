@@ -3,7 +3,7 @@
  *
  * | step          | reads                                  | decides                                         |
  * |---------------|----------------------------------------|-------------------------------------------------|
- * | probe         | method, path                           | `/healthz`, `/readyz` on any Host               |
+ * | probe         | method, path                           | probes and forward-auth endpoints, any Host     |
  * | resolve host  | Host, directory                        | 400 bad Host, 421 unknown Host, 503 store down  |
  * | api prefix    | path after `/api`                      | 404 for gateway paths under `/api`              |
  * | callback      | path, query, client, host's tenant     | 400 refusal; complete or pass a callback        |

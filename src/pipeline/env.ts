@@ -50,6 +50,8 @@ export interface PipelineEnv {
   hosts: HostSettings;
   /** Paths answered on any Host (probes), for GET and HEAD. */
   anyHostPaths: ReadonlySet<string>;
+  /** Paths under this prefix are answered on any Host, for any method (forward-auth's Envoy endpoint). */
+  anyHostPrefix?: string;
   /** `/login/<tenant>` and vanity redirects (sso.tenant_login, always on in authenticate mode). */
   tenantLogin: boolean;
   /** Providers that belong to no tenant may complete callbacks. */

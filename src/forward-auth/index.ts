@@ -1,0 +1,56 @@
+/**
+ * The forward-auth endpoints under `forwardAuth.path`: one per family of proxies
+ * (./auth-request.ts, ./forward-auth.ts, ./ext-authz.ts), all translated by
+ * ./translate.ts from the decision of the request pipeline.
+ *
+ * Rules: the endpoints never read a request body; the pipeline's first step lets
+ * their paths through before the auth request's own Host is looked at
+ * ({@link forwardAuthPaths}): the described host is the one that matters.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { AssertionFor } from '../assertion/plugin.js';
+import type { Decider } from '../pipeline/decide.js';
+import { authRequestRoute } from './auth-request.js';
+import { extAuthzRoute } from './ext-authz.js';
+import { forwardAuthRoute } from './forward-auth.js';
+import { createTranslator } from './translate.js';
+import { trustedPeers } from './trusted-peers.js';
+
+/** Options of the forward-auth plugin. */
+interface ForwardAuthOptions {
+  decider: Decider;
+  mode: 'route' | 'authenticate';
+  /** `forwardAuth.path`. */
+  prefix: string;
+  trustedProxies: readonly string[];
+  cacheSeconds: number;
+  /** The signed identity assertion (X-Auth-Request-Jwt), when it is on. */
+  assertion?: AssertionFor;
+}
+
+/** The endpoints' paths, as the pipeline's probe step matches them (exact GET paths, an any-method prefix). */
+export function forwardAuthPaths(prefix: string): { exact: string[]; anyMethodPrefix: string } {
+  return { exact: [`${prefix}/auth-request`, `${prefix}/forward-auth`], anyMethodPrefix: `${prefix}/ext-authz/` };
+}
+
+async function forwardAuth(app: FastifyInstance, opts: ForwardAuthOptions): Promise<void> {
+  const translator = createTranslator({
+    decider: opts.decider,
+    mode: opts.mode,
+    trusted: trustedPeers(opts.trustedProxies),
+    cacheSeconds: opts.cacheSeconds,
+    ...(opts.assertion ? { assertion: opts.assertion } : {}),
+  });
+  await app.register((scope, _opts, done) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, _payload, parsed) => parsed(null, undefined));
+    authRequestRoute(scope, opts.prefix, translator);
+    forwardAuthRoute(scope, opts.prefix, translator);
+    extAuthzRoute(scope, opts.prefix, translator);
+    done();
+  });
+}
+
+/** Registers the forward-auth endpoints on the public listener. */
+export default fp(forwardAuth, { name: 'tenant-gate-forward-auth', fastify: '5.x', dependencies: ['tenant-gate-gate'] });
