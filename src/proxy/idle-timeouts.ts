@@ -23,7 +23,8 @@ function giveUp(req: FastifyRequest): void {
 export function armIdleTimeouts(req: FastifyRequest, reply: FastifyReply, idleMs: number): void {
   const socket = req.raw.socket;
   const res = reply.raw;
-  if (!socket || idleMs <= 0) return;
+  // Injected requests (fastify.inject) have a stand-in socket without timers: nothing to arm.
+  if (!socket || idleMs <= 0 || typeof socket.setTimeout !== 'function') return;
   res.on('timeout', () => {
     if (res.writableFinished) return;
     if (!req.raw.complete) {

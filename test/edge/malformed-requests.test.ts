@@ -64,3 +64,10 @@ t.test('raw refusals: leading backslash, bad framing, oversized headers', async 
   }
   t.equal(clientErrorStatus('ERR_HTTP_REQUEST_TIMEOUT'), 408, 'a request not received in time is a 408 page');
 });
+
+t.test('an injected request (no real socket) is proxied, not failed by the idle timeouts', async (t) => {
+  const upstream = await startUpstream(t);
+  const gw = await startGateway(t, { upstreams: { webapp: upstream.url } });
+  const r = await gw.gateway.public.inject({ method: 'GET', url: '/x', headers: { host: 'ml.example.com' } });
+  t.equal(r.statusCode, 200);
+});
