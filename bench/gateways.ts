@@ -52,11 +52,6 @@ export interface GatewayConfigOptions {
   workers?: number;
   publicPort?: number;
   adminPort?: number;
-  /**
-   * The load stands for many users: all of it comes from 127.0.0.1 with one session
-   * cookie, so the per-client and per-session upstream caps are lifted.
-   */
-  manyClients?: boolean;
   /** OpenTelemetry tracing: OTLP/HTTP endpoint and sampling ratio. */
   tracing?: { endpoint: string; sampleRatio: number };
 }
@@ -68,7 +63,9 @@ export function gatewayConfig(o: GatewayConfigOptions): Record<string, unknown> 
     ...(o.workers !== undefined ? { workers: o.workers } : {}),
     public: { host: '127.0.0.1', port: o.publicPort ?? 0, url: PUBLIC_URL },
     admin: { host: '127.0.0.1', port: o.adminPort ?? 0, credentials: [{ key: ADMIN_KEY, secret: ADMIN_SECRET }] },
-    upstreams: { webapp: o.upstream, ...(o.manyClients ? { maxConcurrentPerClient: UNLIMITED, maxConcurrentPerSession: UNLIMITED } : {}) },
+    // The load stands for many users, yet all of it comes from 127.0.0.1 with one
+    // session cookie: the per-client and per-session upstream caps are lifted.
+    upstreams: { webapp: o.upstream, maxConcurrentPerClient: UNLIMITED, maxConcurrentPerSession: UNLIMITED },
     tenancy: { baseDomain: BASE_DOMAIN },
     store: { url: `sqlite:${join(o.dir, 'tenant-gate.db')}` },
     log: { level: o.logLevel },

@@ -82,7 +82,7 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
     const startRoute = async (nodeArgs: string[] = [], tracing?: { endpoint: string; sampleRatio: number }) => {
       const dir = join(ctx.tmp, `proxy-route-${Date.now()}`);
       mkdirSync(dir, { recursive: true });
-      const config = gatewayConfig({ mode: 'route', upstream: upstream.url, dir, logLevel: ctx.logLevel, manyClients: true, ...(tracing ? { tracing } : {}) });
+      const config = gatewayConfig({ mode: 'route', upstream: upstream.url, dir, logLevel: ctx.logLevel, ...(tracing ? { tracing } : {}) });
       const gw = await launchGateway(tracing ? 'tenant-gate route, tracing' : 'tenant-gate route', { config }, nodeArgs);
       await addAcme(gw.adminUrl);
       return gw;
@@ -90,7 +90,7 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
     const startAuth = async (nodeArgs: string[] = []) => {
       const dir = join(ctx.tmp, `proxy-auth-${Date.now()}`);
       mkdirSync(dir, { recursive: true });
-      const gw = await launchGateway('tenant-gate authenticate', { config: gatewayConfig({ mode: 'authenticate', upstream: upstream.url, dir, logLevel: ctx.logLevel, manyClients: true }) }, nodeArgs);
+      const gw = await launchGateway('tenant-gate authenticate', { config: gatewayConfig({ mode: 'authenticate', upstream: upstream.url, dir, logLevel: ctx.logLevel }) }, nodeArgs);
       await addAcme(gw.adminUrl, issuer);
       const session = await loginThroughGateway(gw.port);
       return { gw, headers: { ...APP_HEADERS, cookie: `${APP_HEADERS.cookie}; ${session}` } };
