@@ -28,21 +28,12 @@ import { PAGE_HEADERS, renderPage } from '../pages/render.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Decider } from '../pipeline/decide.js';
 import type { Decision, UpstreamView } from '../pipeline/decision.js';
+import { IDENTITY_HEADERS } from '../proxy/identity-headers.js';
 import { normaliseTarget } from './target.js';
 import type { PeerCheck } from './trusted-peers.js';
 
 /** Every identity header of authenticate mode, in the order they are sent. */
-export const FORWARD_IDENTITY_HEADERS = [
-  'x-auth-request-user',
-  'x-auth-request-email',
-  'x-auth-request-subject',
-  'x-auth-request-issuer',
-  'x-auth-request-name',
-  'x-auth-request-tenant',
-  'x-auth-request-groups',
-  'x-auth-request-admin',
-  'x-auth-request-jwt',
-] as const;
+export const FORWARD_IDENTITY_HEADERS = [...IDENTITY_HEADERS, 'x-auth-request-jwt'] as const;
 
 /** The family of proxies an endpoint serves. */
 export type Family = 'auth-request' | 'forward-auth' | 'ext-authz';

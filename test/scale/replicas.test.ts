@@ -42,6 +42,19 @@ if (!pgUp || !redisUp) {
     return { a, b, upstream };
   };
 
+  /** Two authenticate-mode replicas with tenant acme on a real identity provider where bob is in `staff`. */
+  const acmeReplicas = async (t: Test) => {
+    const idp = await startIdp({
+      clients: [{ client_id: 'acme-web', client_secret: 'acme-secret-1234567890', redirect_uris: ['http://acme.ml.example.com/callback_acme-web'], post_logout_redirect_uris: ['http://acme.ml.example.com/login/acme'] }],
+      users: { bob: { email: 'bob@acme.com', email_verified: true, tenant_key: 'acme', groups: ['staff'] } },
+    });
+    t.teardown(() => idp.close());
+    const stack = await replicas(t, { mode: 'authenticate', session: { secret: SESSION_SECRET }, public: { host: '127.0.0.1', port: 0, url: 'http://ml.example.com' } });
+    await adminCall(stack.a.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme', group_mapping: { staff: 'Staff' } } });
+    await adminCall(stack.a.adminUrl, 'sso.save_provider_configuration', { provider: 'keycloak', company: 'c', configuration: { id: 'kc', client_id: 'acme-web', client_secret: 'acme-secret-1234567890', issuer: idp.issuer, group_enabled: true } });
+    return stack;
+  };
+
   t.test('a write on one replica reaches the other within a second', async (t) => {
     const { a, b } = await replicas(t);
     t.equal((await publicRequest(b.publicPort, { path: '/', host: 'acme.ml.example.com' })).status, 421, 'B caches "no such tenant"');
@@ -60,14 +73,7 @@ if (!pgUp || !redisUp) {
   });
 
   t.test('a session made on one replica works on the other; a logout on either ends it everywhere', async (t) => {
-    const idp = await startIdp({
-      clients: [{ client_id: 'acme-web', client_secret: 'acme-secret-1234567890', redirect_uris: ['http://acme.ml.example.com/callback_acme-web'], post_logout_redirect_uris: ['http://acme.ml.example.com/login/acme'] }],
-      users: { bob: { email: 'bob@acme.com', email_verified: true, tenant_key: 'acme', groups: ['staff'] } },
-    });
-    t.teardown(() => idp.close());
-    const { a, b, upstream } = await replicas(t, { mode: 'authenticate', session: { secret: SESSION_SECRET }, public: { host: '127.0.0.1', port: 0, url: 'http://ml.example.com' } });
-    await adminCall(a.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme', group_mapping: { staff: 'Staff' } } });
-    await adminCall(a.adminUrl, 'sso.save_provider_configuration', { provider: 'keycloak', company: 'c', configuration: { id: 'kc', client_id: 'acme-web', client_secret: 'acme-secret-1234567890', issuer: idp.issuer, group_enabled: true } });
+    const { a, b, upstream } = await acmeReplicas(t);
     const browser = new Browser();
     const req = async (port: number, path: string) => {
       const cookie = browser.header();
@@ -135,14 +141,7 @@ if (!pgUp || !redisUp) {
   });
 
   t.test('sessions follow the directory on every replica: group changes within a second, a deleted provider ends them', async (t) => {
-    const idp = await startIdp({
-      clients: [{ client_id: 'acme-web', client_secret: 'acme-secret-1234567890', redirect_uris: ['http://acme.ml.example.com/callback_acme-web'], post_logout_redirect_uris: ['http://acme.ml.example.com/login/acme'] }],
-      users: { bob: { email: 'bob@acme.com', email_verified: true, tenant_key: 'acme', groups: ['staff'] } },
-    });
-    t.teardown(() => idp.close());
-    const { a, b, upstream } = await replicas(t, { mode: 'authenticate', session: { secret: SESSION_SECRET }, public: { host: '127.0.0.1', port: 0, url: 'http://ml.example.com' } });
-    await adminCall(a.adminUrl, 'system.update_company_sso_config', { company: 'c', sso: { tenant: 'acme', group_mapping: { staff: 'Staff' } } });
-    await adminCall(a.adminUrl, 'sso.save_provider_configuration', { provider: 'keycloak', company: 'c', configuration: { id: 'kc', client_id: 'acme-web', client_secret: 'acme-secret-1234567890', issuer: idp.issuer, group_enabled: true } });
+    const { a, b, upstream } = await acmeReplicas(t);
     const browser = new Browser();
     const req = async (port: number, path: string) => {
       const cookie = browser.header();
