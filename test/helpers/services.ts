@@ -3,7 +3,9 @@
  * plainly where a service is missing), and a TCP relay that can cut a service off
  * and bring it back, to test losing an engine without stopping it.
  */
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 
@@ -90,4 +92,20 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A name for one test file's run on the shared engines: PostgreSQL schemas are named
+ * `<run>_<n>` and Redis keys start with `<prefix>`; the Redis keys are removed when `t` ends.
+ */
+export function sharedEngineRun(t: { teardown(fn: () => Promise<void>): void }): { run: string; prefix: string } {
+  const run = `tg_test_${randomBytes(5).toString('hex')}`;
+  const prefix = `tg-test:${run}:`;
+  t.teardown(async () => {
+    const redis = new Redis(REDIS_URL);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+  return { run, prefix };
 }

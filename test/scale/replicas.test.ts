@@ -1,10 +1,8 @@
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { adminCall, publicRequest, startGateway, startUpstream } from '../helpers/gateway.js';
 import { loginAtIdp, startIdp } from '../helpers/idp.js';
 import { Browser, SESSION_SECRET } from '../helpers/two-tenants.js';
-import { dropSchema, PG_URL, postgresReachable, REDIS_URL, redisReachable, startRelay } from '../helpers/services.js';
+import { dropSchema, PG_URL, postgresReachable, REDIS_URL, redisReachable, sharedEngineRun, startRelay } from '../helpers/services.js';
 
 type Test = import('tap').Test;
 
@@ -12,15 +10,8 @@ const [pgUp, redisUp] = await Promise.all([postgresReachable(), redisReachable()
 if (!pgUp || !redisUp) {
   t.plan(0, `${pgUp ? '' : 'PostgreSQL (127.0.0.1:5432) '}${redisUp ? '' : 'Redis (127.0.0.1:6379) '}not reachable: replica suites skipped`);
 } else {
-  const run = `tg_test_${randomBytes(5).toString('hex')}`;
+  const { run, prefix } = sharedEngineRun(t);
   let n = 0;
-  const prefix = `tg-test:${run}:`;
-  t.teardown(async () => {
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
 
   /** Two replicas on one PostgreSQL schema (optionally through a relay) and one Redis. */
   const replicas = async (t: Test, extra: Record<string, unknown> = {}, pgPort?: number) => {

@@ -3,16 +3,14 @@
  * provider, revocation through the admin API and the CLI.
  */
 import t from 'tap';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { main } from '../../src/main.js';
 import { adminCall, publicRequest, startGateway, startUpstream, tempDir } from '../helpers/gateway.js';
 import { CookieJar, loginAtIdp, logoutAtIdp, startIdp } from '../helpers/idp.js';
 import { Browser, SESSION_SECRET } from '../helpers/two-tenants.js';
-import { dropSchema, PG_URL, postgresReachable, REDIS_URL, redisReachable } from '../helpers/services.js';
+import { dropSchema, PG_URL, postgresReachable, REDIS_URL, redisReachable, sharedEngineRun } from '../helpers/services.js';
 
 type Test = import('tap').Test;
 
@@ -22,15 +20,8 @@ const [pgUp, redisUp] = await Promise.all([postgresReachable(), redisReachable()
 if (!pgUp || !redisUp) {
   t.plan(0, `${pgUp ? '' : 'PostgreSQL (127.0.0.1:5432) '}${redisUp ? '' : 'Redis (127.0.0.1:6379) '}not reachable: session control replica suites skipped`);
 } else {
-  const run = `tg_test_${randomBytes(5).toString('hex')}`;
+  const { run, prefix } = sharedEngineRun(t);
   let n = 0;
-  const prefix = `tg-test:${run}:`;
-  t.teardown(async () => {
-    const redis = new Redis(REDIS_URL);
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-  });
 
   /** Two replicas, one acme tenant whose provider sends back-channel logout to replica A. */
   const stack = async (t: Test) => {
