@@ -276,10 +276,12 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     ...(authenticator ? { handlers: authenticator.handlers } : {}),
     ...(onSessionUpgrade ? { onSessionUpgrade } : {}),
     bodyLimit: config.public.bodyLimitBytes,
+    ...(b.tracing.enabled ? { tracing: b.tracing } : {}),
   });
   const { path: prefix, cacheSeconds } = config.forwardAuth;
   await pub.register(forwardAuth, {
     decider: createDecider(env),
+    apiPrefix: env.apiPrefix,
     mode: config.mode,
     prefix,
     trustedProxies: config.public.trustedProxies,

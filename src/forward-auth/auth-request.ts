@@ -7,18 +7,18 @@
  * 503, the only statuses nginx accepts from an auth service.
  */
 import type { FastifyInstance } from 'fastify';
-import { sendAnswer, single, type Translator } from './translate.js';
+import { reply, single, type Translator } from './translate.js';
 
 /** Registers the nginx endpoint. */
 export function authRequestRoute(app: FastifyInstance, prefix: string, translator: Translator): void {
-  app.get(`${prefix}/auth-request`, async (req, reply) => {
+  app.get(`${prefix}/auth-request`, (req, res) => {
     const h = req.headers;
-    const a = await translator.answer('auth-request', req, {
+    const a = translator.answer('auth-request', req, {
       method: single(h, 'x-original-method'),
       proto: single(h, 'x-forwarded-proto'),
       host: single(h, 'host'),
       uri: single(h, 'x-original-uri'),
     });
-    return sendAnswer(reply, a);
+    return reply(res, a);
   });
 }

@@ -6,18 +6,18 @@
  * Envoy passes a non-200 answer (status, headers, body) on to the client.
  */
 import type { FastifyInstance } from 'fastify';
-import { sendAnswer, single, type Translator } from './translate.js';
+import { reply, single, type Translator } from './translate.js';
 
 /** Registers the Envoy endpoint. */
 export function extAuthzRoute(app: FastifyInstance, prefix: string, translator: Translator): void {
   const base = `${prefix}/ext-authz`;
-  app.all(`${base}/*`, async (req, reply) => {
-    const a = await translator.answer('ext-authz', req, {
+  app.all(`${base}/*`, (req, res) => {
+    const a = translator.answer('ext-authz', req, {
       method: req.method,
       proto: single(req.headers, 'x-forwarded-proto'),
       host: single(req.headers, 'host'),
       uri: req.url.slice(base.length),
     });
-    return sendAnswer(reply, a);
+    return reply(res, a);
   });
 }

@@ -6,18 +6,18 @@
  * (302 to the gateway's login for a navigation, 401 for other requests, 4xx pages).
  */
 import type { FastifyInstance } from 'fastify';
-import { sendAnswer, single, type Translator } from './translate.js';
+import { reply, single, type Translator } from './translate.js';
 
 /** Registers the Traefik and Caddy endpoint. */
 export function forwardAuthRoute(app: FastifyInstance, prefix: string, translator: Translator): void {
-  app.get(`${prefix}/forward-auth`, async (req, reply) => {
+  app.get(`${prefix}/forward-auth`, (req, res) => {
     const h = req.headers;
-    const a = await translator.answer('forward-auth', req, {
+    const a = translator.answer('forward-auth', req, {
       method: single(h, 'x-forwarded-method'),
       proto: single(h, 'x-forwarded-proto'),
       host: single(h, 'x-forwarded-host'),
       uri: single(h, 'x-forwarded-uri'),
     });
-    return sendAnswer(reply, a);
+    return reply(res, a);
   });
 }

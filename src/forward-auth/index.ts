@@ -27,6 +27,8 @@ interface ForwardAuthOptions {
   cacheSeconds: number;
   /** The signed identity assertion (X-Auth-Request-Jwt), when it is on. */
   assertion?: AssertionFor;
+  /** An API server takes `/api/*`. */
+  apiPrefix: boolean;
 }
 
 /** The endpoints' paths, as the pipeline's probe step matches them (exact GET paths, an any-method prefix). */
@@ -40,6 +42,7 @@ async function forwardAuth(app: FastifyInstance, opts: ForwardAuthOptions): Prom
     mode: opts.mode,
     trusted: trustedPeers(opts.trustedProxies),
     cacheSeconds: opts.cacheSeconds,
+    apiPrefix: opts.apiPrefix,
     ...(opts.assertion ? { assertion: opts.assertion } : {}),
   });
   await app.register((scope, _opts, done) => {

@@ -25,7 +25,7 @@ import type { AssertionFor } from '../assertion/plugin.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { StoreUnavailableError } from '../errors.js';
 import { PAGE_HEADERS, renderPage } from '../pages/render.js';
-import type { RequestContext } from '../pipeline/context.js';
+import { createContext, type RequestContext } from '../pipeline/context.js';
 import type { Decider } from '../pipeline/decide.js';
 import type { Decision, UpstreamView } from '../pipeline/decision.js';
 import { IDENTITY_HEADERS } from '../proxy/identity-headers.js';
@@ -65,6 +65,8 @@ export interface TranslatorOptions {
   cacheSeconds: number;
   /** The signed identity assertion of a pass (X-Auth-Request-Jwt), when it is on. */
   assertion?: AssertionFor;
+  /** An API server takes `/api/*` (as the pipeline's env says). */
+  apiPrefix: boolean;
 }
 
 const NO_STORE = 'no-store';
@@ -94,7 +96,7 @@ function described(d: Described): { method: string; host: string; uri: string; p
 
 /** Builds the translator shared by the three endpoints. */
 export function createTranslator(opts: TranslatorOptions) {
-  const { decider, mode, trusted, cacheSeconds } = opts;
+  const { decider, mode, trusted, cacheSeconds, apiPrefix } = opts;
   const cached = cacheSeconds > 0 ? `max-age=${cacheSeconds}` : NO_STORE;
 
   function allowed(view: UpstreamView, jwt: string | undefined): Answer {
@@ -146,8 +148,22 @@ export function createTranslator(opts: TranslatorOptions) {
     }
   }
 
-  /** Decides a described request and answers it. */
-  async function answer(family: Family, req: FastifyRequest, told: Described): Promise<Answer> {
+  function unavailable(req: FastifyRequest, family: Family, err: unknown): Answer {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    req.log.error({ err: err.detail }, 'an engine the decision needs is unavailable');
+    return refused(family, 503, 'Service unavailable', 'Please try again in a moment.');
+  }
+
+  function decided(family: Family, ctx: RequestContext, proto: 'http' | 'https' | undefined, decision: Decision): Answer | Promise<Answer> {
+    if (decision.kind === 'pass' && decision.view.query === undefined && opts.assertion && ctx.site && decision.view.identity) {
+      const jwt = opts.assertion(ctx.site, decision.view);
+      return isPromise(jwt) ? jwt.then((token) => allowed(decision.view, token)) : allowed(decision.view, jwt);
+    }
+    return translate(family, ctx, proto, decision);
+  }
+
+  /** Decides a described request and answers it: at once when nothing needs I/O (a cached tenant, an in-process session). */
+  function answer(family: Family, req: FastifyRequest, told: Described): Answer | Promise<Answer> {
     if (!trusted(req.socket.remoteAddress)) {
       req.log.warn({ family, peer: req.socket.remoteAddress }, 'forward-auth request from an untrusted address refused');
       return refused(family, 403, 'Forbidden', 'This endpoint answers only the proxies the gateway trusts.');
@@ -158,16 +174,17 @@ export function createTranslator(opts: TranslatorOptions) {
       return refused(family, 403, 'Forbidden', 'The proxy did not describe the request.');
     }
     const headers: IncomingHttpHeaders = req.headers;
+    const fail = (err: unknown) => unavailable(req, family, err);
     try {
-      const { ctx, decision } = await decider.decide({ method: r.method, host: r.host, url: r.uri, headers, clientAddress: req.ip });
-      if (decision.kind === 'pass' && decision.view.query === undefined && opts.assertion && ctx.site && decision.view.identity) {
-        return allowed(decision.view, await opts.assertion(ctx.site, decision.view));
+      const ctx = createContext({ method: r.method, host: r.host, url: r.uri, headers, clientAddress: req.gate?.clientAddress ?? req.ip }, apiPrefix);
+      const decision = decider.decideContext(ctx);
+      if (!isPromise(decision)) {
+        const out = decided(family, ctx, r.proto, decision);
+        return isPromise(out) ? out.catch(fail) : out;
       }
-      return translate(family, ctx, r.proto, decision);
+      return decision.then((d) => decided(family, ctx, r.proto, d)).catch(fail);
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      req.log.error({ err: err.detail }, 'an engine the decision needs is unavailable');
-      return refused(family, 503, 'Service unavailable', 'Please try again in a moment.');
+      return fail(err);
     }
   }
 
@@ -178,8 +195,23 @@ export function createTranslator(opts: TranslatorOptions) {
 export type Translator = ReturnType<typeof createTranslator>;
 
 /** Sends an answer: status, headers and a body of known length. */
-export function sendAnswer(reply: FastifyReply, a: Answer): FastifyReply {
+function sendAnswer(reply: FastifyReply, a: Answer): FastifyReply {
   return reply.code(a.status).headers(a.headers).header('content-length', Buffer.byteLength(a.body)).send(a.body);
+}
+
+/** Sends an answer now or once it is known (a route handler's result: errors go to fastify's error handler). */
+export function reply(res: FastifyReply, a: Answer | Promise<Answer>): Promise<void> | undefined {
+  if (isPromise(a)) {
+    return a.then((answer) => {
+      sendAnswer(res, answer);
+    });
+  }
+  sendAnswer(res, a);
+  return undefined;
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as Promise<T> | undefined)?.then === 'function';
 }
 
 /** One header's value, or undefined when absent or repeated. */

@@ -9,9 +9,10 @@
  * - backend readiness and active sessions are read when Prometheus scrapes, never on
  *   the request path.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdminAuthMetrics } from '../admin/basic-auth.js';
 import type { DirectoryCounters, LookupKind } from '../directory/cached-directory.js';
+import { FastHistogram } from './fast-histogram.js';
 import { CALLBACK_REFUSALS, type CallbackRefusalReason, type ChannelLogoutOutcome, type LoginOutcome, type LoginReason } from '../reasons.js';
 
 /** Histogram buckets, in seconds, for a gateway: 0.5 ms … 10 s. */
@@ -125,18 +126,27 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const tenants = new TenantLabels(opts.tenantLabels ?? 100);
   const backendTimeoutMs = opts.backendTimeoutMs ?? 1000;
   const registers = [registry];
+  // Lookups happen on every request: counted as plain numbers, added to the counter on each scrape.
+  const pendingLookups: { labels: { kind: LookupKind; result: string }; n: number }[] = [];
   const lookups = new Counter({
     name: 'tenant_gate_directory_lookups_total',
     help: 'Tenant directory lookups by kind and result (hit, miss, stale, store_error)',
     labelNames: ['kind', 'result'] as const,
     registers,
+    collect() {
+      for (const p of pendingLookups) {
+        if (p.n === 0) continue;
+        this.inc(p.labels, p.n);
+        p.n = 0;
+      }
+    },
   });
-  const queryDuration = new Histogram({
+  const queryDuration = new FastHistogram({
     name: 'tenant_gate_directory_query_duration_seconds',
     help: 'Tenant directory store queries (cache misses) by kind and outcome (found, not_found, error)',
-    labelNames: ['kind', 'outcome'] as const,
+    labelNames: ['kind', 'outcome'],
     buckets: LATENCY_BUCKETS,
-    registers,
+    registry,
   });
   const refused = new Counter({
     name: 'tenant_gate_callback_refused_total',
@@ -174,12 +184,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers,
   });
   for (const reason of CALLBACK_REFUSALS) refused.labels({ reason, tenant: '' });
-  const requestDuration = new Histogram({
+  const requestDuration = new FastHistogram({
     name: 'tenant_gate_request_duration_seconds',
     help: 'Public requests from arrival to response by decision class and tenant (bounded; past the cap "other")',
-    labelNames: ['class', 'tenant'] as const,
+    labelNames: ['class', 'tenant'],
     buckets: LATENCY_BUCKETS,
-    registers,
+    registry,
   });
   const rateLimited = new Counter({
     name: 'tenant_gate_rate_limited_total',
@@ -187,19 +197,19 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ['class'] as const,
     registers,
   });
-  const upstreamDuration = new Histogram({
+  const upstreamDuration = new FastHistogram({
     name: 'tenant_gate_upstream_duration_seconds',
     help: "Upstream requests until the upstream's response headers, by outcome (status class, unavailable, timeout)",
-    labelNames: ['outcome'] as const,
+    labelNames: ['outcome'],
     buckets: LATENCY_BUCKETS,
-    registers,
+    registry,
   });
-  const providerDuration = new Histogram({
+  const providerDuration = new FastHistogram({
     name: 'tenant_gate_provider_request_duration_seconds',
     help: 'Requests to identity providers by tenant, call and outcome (error: no answer or a 5xx)',
-    labelNames: ['tenant', 'call', 'outcome'] as const,
+    labelNames: ['tenant', 'call', 'outcome'],
     buckets: LATENCY_BUCKETS,
-    registers,
+    registry,
   });
   const adminFailures = new Counter({
     name: 'tenant_gate_admin_auth_failures_total',
@@ -244,21 +254,30 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   const kinds: LookupKind[] = ['tenant', 'domain', 'host', 'client'];
   const count = (result: string) => {
-    const children = new Map(kinds.map((kind) => [kind, lookups.labels({ kind, result })]));
-    return (kind: LookupKind) => children.get(kind)!.inc();
+    const children = new Map(
+      kinds.map((kind) => {
+        const pending = { labels: { kind, result }, n: 0 };
+        pendingLookups.push(pending);
+        lookups.labels(pending.labels);
+        return [kind, pending] as const;
+      }),
+    );
+    return (kind: LookupKind) => {
+      children.get(kind)!.n++;
+    };
   };
   const queryChild = childrenBy((key) => {
     const [kind, outcome] = key.split(' ');
-    return queryDuration.labels({ kind: kind!, outcome: outcome! });
+    return queryDuration.bind({ kind: kind!, outcome: outcome! });
   });
   const requestChildren = new Map(
-    REQUEST_CLASSES.map((cls) => [cls, childrenBy((tenant) => requestDuration.labels({ class: cls, tenant }))] as const),
+    REQUEST_CLASSES.map((cls) => [cls, childrenBy((tenant) => requestDuration.bind({ class: cls, tenant }))] as const),
   );
   const limitedChildren = new Map(REQUEST_CLASSES.map((cls) => [cls, rateLimited.labels({ class: cls })] as const));
-  const upstreamChild = childrenBy((outcome) => upstreamDuration.labels({ outcome }));
+  const upstreamChild = childrenBy((outcome) => upstreamDuration.bind({ outcome }));
   const providerChild = childrenBy((key) => {
     const [tenant, call, outcome] = key.split('\n');
-    return providerDuration.labels({ tenant: tenant!, call: call!, outcome: outcome! });
+    return providerDuration.bind({ tenant: tenant!, call: call!, outcome: outcome! });
   });
   const metrics: Metrics = {
     registry,
@@ -267,7 +286,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       miss: count('miss'),
       stale: count('stale'),
       storeError: count('store_error'),
-      queried: (kind, outcome, seconds) => queryChild(`${kind} ${outcome}`).observe(seconds),
+      queried: (kind, outcome, seconds) => queryChild(`${kind} ${outcome}`)(seconds),
     },
     adminAuth: {
       lockout: () => lockouts.inc(),
@@ -293,11 +312,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       return (outcome: 'found' | 'unknown' | 'invalid') => byOutcome.get(outcome)!.inc();
     })(),
     request: (cls, tenant, seconds, status) => {
-      requestChildren.get(cls)!(tenants.label(tenant)).observe(seconds);
+      requestChildren.get(cls)!(tenants.label(tenant))(seconds);
       if (status === 429) limitedChildren.get(cls)!.inc();
     },
-    upstream: (outcome, seconds) => upstreamChild(outcome).observe(seconds),
-    providerCall: (tenant, call, ok, seconds) => providerChild(`${tenants.label(tenant)}\n${call}\n${ok ? 'ok' : 'error'}`).observe(seconds),
+    upstream: (outcome, seconds) => upstreamChild(outcome)(seconds),
+    providerCall: (tenant, call, ok, seconds) => providerChild(`${tenants.label(tenant)}\n${call}\n${ok ? 'ok' : 'error'}`)(seconds),
     adminAuthFailure: (reason) => adminFailures.inc({ reason }),
     watchBackends: (checks) => {
       backends = checks;

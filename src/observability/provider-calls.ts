@@ -34,12 +34,12 @@ export function providerCallHook(metrics: Metrics, tracing: Tracing): ProviderFe
     const started = performance.now();
     let ok = false;
     const span = tracing.enabled
-      ? tracing.start(`provider ${call}`, SpanKind.CLIENT, { 'tenant_gate.tenant': tenant ?? '', 'tenant_gate.provider_call': call, 'server.address': hostOf(url) })
+      ? tracing.startChild(`provider ${call}`, SpanKind.CLIENT, { 'tenant_gate.tenant': tenant ?? '', 'tenant_gate.provider_call': call, 'server.address': hostOf(url) })
       : undefined;
     try {
       if (span) {
         const headers = new Headers(init.headers);
-        tracing.inject(tracing.contextOf(span), headers);
+        tracing.inject(span, headers);
         init = { ...init, headers };
       }
       const res = await send(init);

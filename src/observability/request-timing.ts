@@ -9,9 +9,10 @@
  * - the upstream duration runs from sending the upstream request to receiving its
  *   response headers; no headers and a 504 is a timeout, no headers otherwise is
  *   unavailable;
- * - with tracing on, the request span is created first and is active for every later
- *   hook, so store, session and provider spans are its children; the upstream span
- *   carries `traceparent` to the upstream. With tracing off, one boolean check.
+ * - with tracing on, the request span is created first (for the sampled share of
+ *   requests); the pipeline decides inside its scope, so store, session and provider
+ *   spans are its children; the upstream span carries `traceparent` to the upstream.
+ *   With tracing off, or for a request not sampled, one check.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -87,10 +88,11 @@ export function upstreamObserver(tracing: Tracing): UpstreamObserver {
   return {
     sent(req, headers) {
       req.upstreamSentAt = performance.now();
-      if (!tracing.enabled || !req.traceSpan) return;
-      const span = tracing.start('upstream', SpanKind.CLIENT, { 'http.request.method': req.method }, tracing.contextOf(req.traceSpan));
+      if (!req.traceSpan) return;
+      const span = tracing.startChild('upstream', SpanKind.CLIENT, { 'http.request.method': req.method }, req.traceSpan);
+      if (!span) return;
       req.upstreamSpan = span;
-      tracing.inject(tracing.contextOf(span), headers);
+      tracing.inject(span, headers);
     },
     answered(req) {
       req.upstreamAnsweredAt = performance.now();
@@ -108,9 +110,8 @@ async function requestTiming(app: FastifyInstance, opts: RequestTimingOptions): 
   if (tracing.enabled) {
     metrics.onReason = (reason) => tracing.activeSpan()?.setAttribute(REASON_ATTR, reason);
     app.addHook('onRequest', (req, _reply, done) => {
-      const span = tracing.start('request', SpanKind.SERVER, { 'http.request.method': req.method });
-      req.traceSpan = span;
-      tracing.withSpan(span, done);
+      req.traceSpan = tracing.startRequest({ 'http.request.method': req.method });
+      done();
     });
   }
 

@@ -13,7 +13,7 @@
  * - span attributes name tenants, decision classes, statuses and reason codes, never
  *   cookies, codes, tokens, secrets or query strings.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapSetter } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapSetter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -21,9 +21,9 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
   BatchSpanProcessor,
+  AlwaysOnSampler,
   ParentBasedSampler,
   SimpleSpanProcessor,
-  TraceIdRatioBasedSampler,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config/schema.js';
@@ -42,18 +42,27 @@ export interface TracingSettings {
 /** Tracing as the rest of the gateway uses it. */
 export interface Tracing {
   readonly enabled: boolean;
-  /** Starts a span, child of `parent` (default: the active context). */
-  start(name: string, kind: SpanKind, attributes?: Attributes, parent?: Context): Span;
-  /** The context with `span` as the active span. */
-  contextOf(span: Span): Context;
-  /** Runs `fn` with `span` active: every span started in it (and its continuations) is a child. */
-  withSpan<T>(span: Span, fn: () => T): T;
-  /** The active span, if any. */
+  /** The span of a new public request, when the sampling draw picks it; a new trace (a client's traceparent is not trusted). */
+  startRequest(attributes: Attributes): Span | undefined;
+  /** A child span of `parent`, else of the active scope's span; undefined when there is neither. */
+  startChild(name: string, kind: SpanKind, attributes?: Attributes, parent?: Span): Span | undefined;
+  /**
+   * Runs `fn` with `span` active while `fn` runs synchronously: spans started before its
+   * first `await` are children. Costs nothing asynchronous. Without a span, just runs `fn`.
+   */
+  scope<T>(span: Span | undefined, fn: () => T): T;
+  /**
+   * Runs `fn` with `span` active in it and all its continuations. Context tracking is
+   * switched on only while such a scope is open (it slows every asynchronous operation
+   * of the process), so it is meant for sampled login flows, not for every request.
+   */
+  scopeAsync<T>(span: Span | undefined, fn: () => T): T;
+  /** The active scope's span, if any. */
   activeSpan(): Span | undefined;
-  /** Runs `fn` in a child span of the active one, ending it when `fn` settles. */
+  /** Runs `fn` in a child span of the active one, ending it when `fn` settles; without an active span, just runs `fn`. */
   run<T>(name: string, attributes: Attributes, fn: () => Promise<T>, kind?: SpanKind): Promise<T>;
-  /** Writes `traceparent` (and `tracestate`) of `ctx` into headers. */
-  inject(ctx: Context, headers: Record<string, unknown> | Headers): void;
+  /** Writes `traceparent` (and `tracestate`) of `span` into headers. */
+  inject(span: Span, headers: Record<string, unknown> | Headers): void;
   /** Exports what is buffered and stops. */
   shutdown(): Promise<void>;
 }
@@ -76,19 +85,22 @@ export function tracingSettings(cfg: Config['tracing'], env: NodeJS.ProcessEnv):
   return { serviceName: env.OTEL_SERVICE_NAME || cfg.serviceName, sampleRatio, ...(endpoint ? { endpoint } : {}) };
 }
 
-const noopSpan = trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: 0 });
-
 /** Tracing that is off: every method does nothing. */
 const TRACING_OFF: Tracing = {
   enabled: false,
-  start: () => noopSpan,
-  contextOf: () => ROOT_CONTEXT,
-  withSpan: (_span, fn) => fn(),
+  startRequest: () => undefined,
+  startChild: () => undefined,
+  scope: (_span, fn) => fn(),
+  scopeAsync: (_span, fn) => fn(),
   activeSpan: () => undefined,
   run: (_name, _attributes, fn) => fn(),
   inject: () => undefined,
   shutdown: async () => undefined,
 };
+
+function isPromise(v: unknown): v is Promise<unknown> {
+  return typeof (v as Promise<unknown> | undefined)?.then === 'function';
+}
 
 const headersSetter: TextMapSetter<Record<string, unknown> | Headers> = {
   set(carrier, key, value) {
@@ -105,31 +117,73 @@ export interface CreateTracingOptions {
   simple?: boolean;
 }
 
-/** Builds tracing for these settings; `undefined` settings give {@link TRACING_OFF}. */
+/**
+ * Builds tracing for these settings; `undefined` settings give {@link TRACING_OFF}.
+ *
+ * Sampling is decided once per public request, before any span exists; every other
+ * span is a child of a request's span (a call outside any request is not traced).
+ * Context tracking (AsyncLocalStorage, which slows every asynchronous operation of the
+ * process while on) is switched on only while a sampled login flow runs, and off again
+ * when the last one settles; a request's decision uses the synchronous scope.
+ */
 export function createTracing(settings: TracingSettings | undefined, opts: CreateTracingOptions = {}): Tracing {
   if (!settings) return TRACING_OFF;
   const exporter = opts.exporter ?? new OTLPTraceExporter(settings.endpoint ? { url: settings.endpoint } : {});
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.serviceName }),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }),
+    // The ratio is drawn in startRequest; children follow their request.
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [opts.simple ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)],
   });
   const tracer = provider.getTracer('tenant-gate');
-  const contexts = new AsyncLocalStorageContextManager().enable();
+  const contexts = new AsyncLocalStorageContextManager();
   const propagator = new W3CTraceContextPropagator();
-  const start = (name: string, kind: SpanKind, attributes?: Attributes, parent?: Context) =>
-    tracer.startSpan(name, { kind, ...(attributes ? { attributes } : {}) }, parent ?? contexts.active());
-  const contextOf = (span: Span) => trace.setSpan(contexts.active(), span);
+  const ratio = settings.sampleRatio;
+  let open = 0;
+  let current: Span | undefined;
+  const close = () => {
+    if (--open === 0) contexts.disable();
+  };
+  const active = () => current ?? (open > 0 ? trace.getSpan(contexts.active()) : undefined);
+  const startChild = (name: string, kind: SpanKind, attributes?: Attributes, parent?: Span) => {
+    const of = parent ?? active();
+    if (!of) return undefined;
+    return tracer.startSpan(name, { kind, ...(attributes ? { attributes } : {}) }, trace.setSpan(ROOT_CONTEXT, of));
+  };
   return {
     enabled: true,
-    start,
-    contextOf,
-    withSpan: (span, fn) => contexts.with(trace.setSpan(contexts.active(), span), fn),
-    activeSpan: () => trace.getSpan(contexts.active()),
-    async run(name, attributes, fn, kind = SpanKind.INTERNAL) {
-      const span = start(name, kind, attributes);
+    startRequest: (attributes) => (ratio > 0 && (ratio >= 1 || Math.random() < ratio) ? tracer.startSpan('request', { kind: SpanKind.SERVER, root: true, attributes }, ROOT_CONTEXT) : undefined),
+    startChild,
+    scope(span, fn) {
+      if (!span) return fn();
+      const outer = current;
+      current = span;
       try {
-        return await contexts.with(trace.setSpan(contexts.active(), span), fn);
+        return fn();
+      } finally {
+        current = outer;
+      }
+    },
+    scopeAsync(span, fn) {
+      if (!span) return fn();
+      if (open++ === 0) contexts.enable();
+      let out: ReturnType<typeof fn>;
+      try {
+        out = contexts.with(trace.setSpan(ROOT_CONTEXT, span), fn);
+      } catch (err) {
+        close();
+        throw err;
+      }
+      if (isPromise(out)) out.then(close, close);
+      else close();
+      return out;
+    },
+    activeSpan: active,
+    async run(name, attributes, fn, kind = SpanKind.INTERNAL) {
+      const span = startChild(name, kind, attributes);
+      if (!span) return fn();
+      try {
+        return await (open > 0 ? contexts.with(trace.setSpan(ROOT_CONTEXT, span), fn) : fn());
       } catch (err) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : 'error' });
         throw err;
@@ -137,7 +191,7 @@ export function createTracing(settings: TracingSettings | undefined, opts: Creat
         span.end();
       }
     },
-    inject: (ctx, headers) => propagator.inject(ctx, headers, headersSetter),
+    inject: (span, headers) => propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, headersSetter),
     async shutdown() {
       contexts.disable();
       await provider.shutdown();

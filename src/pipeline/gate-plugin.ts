@@ -15,6 +15,8 @@ import { createContext, type RequestContext, type SiteContext } from './context.
 import type { Decision } from './decision.js';
 import { createDecider } from './decide.js';
 import type { PipelineEnv } from './env.js';
+import { classifyRequest } from '../observability/request-timing.js';
+import type { Tracing } from '../observability/tracing.js';
 import { refuseCallback } from './steps/callback.js';
 import { unavailablePage } from './steps/pages.js';
 
@@ -40,6 +42,8 @@ interface GatePluginOptions {
   /** Told of every websocket upgrade passed on under a session (authenticate mode). */
   onSessionUpgrade?(sessionId: string, socket: Duplex): void;
   bodyLimit: number;
+  /** Sampled requests decide inside their span's scope (login flows in its asynchronous scope), so store and provider calls become its children. */
+  tracing?: Pick<Tracing, 'scope' | 'scopeAsync'>;
 }
 
 function isPromise(v: unknown): v is Promise<unknown> {
@@ -92,6 +96,11 @@ async function gate(app: FastifyInstance, opts: GatePluginOptions): Promise<void
     return handlers;
   }
 
+  /** Runs a login flow; a sampled request's store and provider calls become children of its span. */
+  function flow<T>(req: FastifyRequest, run: () => Promise<T>): Promise<T> {
+    return req.traceSpan && opts.tracing ? opts.tracing.scopeAsync(req.traceSpan, run) : run();
+  }
+
   /** Turns a decision into a reply; undefined lets the request go on to its route. */
   function apply(req: FastifyRequest, reply: FastifyReply, d: Decision): FastifyReply | undefined | Promise<unknown> {
     const ctx = req.gate;
@@ -120,15 +129,15 @@ async function gate(app: FastifyInstance, opts: GatePluginOptions): Promise<void
           .header('content-type', 'application/json; charset=utf-8')
           .send({ error: 'unauthorized', message: 'sign in first' });
       case 'login':
-        return needsHandlers().login(ctx as SiteContext, reply, d);
+        return flow(req, () => needsHandlers().login(ctx as SiteContext, reply, d));
       case 'callback':
-        return needsHandlers().callback(ctx as SiteContext, reply, d.client, d.params);
+        return flow(req, () => needsHandlers().callback(ctx as SiteContext, reply, d.client, d.params));
       case 'logout':
-        return needsHandlers().logout(ctx as SiteContext, reply);
+        return flow(req, () => needsHandlers().logout(ctx as SiteContext, reply));
     }
   }
 
-  function onRequest(req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  function handle(req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const fail = (err: unknown) => {
       if (err instanceof StoreUnavailableError) {
         req.log.error({ err: err.detail }, 'an engine the request needs is unavailable');
@@ -156,6 +165,21 @@ async function gate(app: FastifyInstance, opts: GatePluginOptions): Promise<void
     }
   }
 
+  function onRequest(req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const span = req.traceSpan;
+    if (!span || !opts.tracing) return handle(req, reply, done);
+    // Login, callback and logout requests are followed through every await; the rest
+    // (the proxied path) only while they decide synchronously.
+    if (classifyRequest(req.url, false, false) === 'page') opts.tracing.scope(span, () => handle(req, reply, done));
+    else void opts.tracing.scopeAsync(span, () => new Promise<void>((resolve) => {
+      handle(req, reply, (err) => {
+        resolve();
+        done(err);
+      });
+      reply.raw.once('close', resolve);
+    }));
+  }
+
   /** Validates a form_post callback body before it goes on; completes it in authenticate mode. */
   async function checkFormCallback(req: FastifyRequest, reply: FastifyReply, client: ClientRecord, payload: NodeJS.ReadableStream): Promise<Readable> {
     const ctx = req.gate as SiteContext;
@@ -179,7 +203,7 @@ async function gate(app: FastifyInstance, opts: GatePluginOptions): Promise<void
   app.addHook('preParsing', (req, reply, payload, done) => {
     const client = req.gate.formCallback;
     if (!client) return done(null, payload);
-    checkFormCallback(req, reply, client, payload).then(
+    flow(req, () => checkFormCallback(req, reply, client, payload)).then(
       (replay) => done(null, replay),
       (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
     );

@@ -149,7 +149,7 @@ function refuse(req: FastifyRequest, reply: FastifyReply, status: 429 | 503, why
 export function fairShareHook(share: FairShare, sessionKey: (req: FastifyRequest) => string | undefined) {
   return (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
     if (req.headers.upgrade !== undefined) return done();
-    const ticket = share.enter(clientKey(req.ip), sessionKey(req));
+    const ticket = share.enter(clientKey(req.gate?.clientAddress ?? req.ip), sessionKey(req));
     if (typeof ticket === 'string') {
       refuse(req, reply, 429, `${ticket} cap`);
       return;

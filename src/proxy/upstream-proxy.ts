@@ -42,12 +42,18 @@ interface UpstreamProxyOptions {
   sessionCookie?: string;
 }
 
-/** The value of one cookie in a Cookie header, if present. */
+/** The value of one cookie in a Cookie header, if present (the first pair of that name). */
 function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  for (let at = header.indexOf(name); at >= 0; at = header.indexOf(name, at + 1)) {
+    let before = at - 1;
+    while (before >= 0 && (header.charCodeAt(before) === 0x20 || header.charCodeAt(before) === 0x09)) before--;
+    if (before >= 0 && header.charCodeAt(before) !== 0x3b /* ; */) continue;
+    let eq = at + name.length;
+    while (eq < header.length && (header.charCodeAt(eq) === 0x20 || header.charCodeAt(eq) === 0x09)) eq++;
+    if (header.charCodeAt(eq) !== 0x3d /* = */) continue;
+    const end = header.indexOf(';', eq);
+    return header.slice(eq + 1, end < 0 ? header.length : end).trim();
   }
   return undefined;
 }
@@ -69,7 +75,9 @@ function stripCookies(cookieHeader: string, names: readonly string[]): string {
 /** Sets the view's forwarding, cookie and identity headers on `out` (the client's headers, already filtered). */
 function applyView(req: FastifyRequest, prior: string | string[] | undefined, out: IncomingHttpHeaders): IncomingHttpHeaders {
   const view: UpstreamView | undefined = req.gate.view;
-  out['x-forwarded-for'] = prior && req.ip !== req.socket.remoteAddress ? `${String(prior)}, ${req.socket.remoteAddress ?? ''}` : req.ip;
+  const client = req.gate?.clientAddress ?? req.ip;
+  const peer = req.socket.remoteAddress;
+  out['x-forwarded-for'] = prior && client !== peer ? `${String(prior)}, ${peer ?? ''}` : client;
   if (view?.publicScheme) out['x-forwarded-proto'] = view.publicScheme;
   if (view?.publicHost) out['x-forwarded-host'] = view.publicHost;
   if (view?.hiddenCookies && typeof out.cookie === 'string') {

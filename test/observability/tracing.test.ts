@@ -107,3 +107,56 @@ t.test('spans reach an OTLP/HTTP receiver', async (t) => {
   t.ok(all.includes('gate-under-test'), 'the service name is in the export');
   t.ok(all.includes('tenant_gate.class'), 'the request span is in the export');
 });
+
+t.test('sampling is drawn once per request; other spans only exist under a sampled request', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const never = createTracing({ serviceName: 'x', sampleRatio: 0 }, { exporter, simple: true });
+  const always = createTracing({ serviceName: 'x', sampleRatio: 1 }, { exporter, simple: true });
+  const half = createTracing({ serviceName: 'x', sampleRatio: 0.5 }, { exporter, simple: true });
+  t.equal(never.startRequest({}), undefined);
+  t.ok(always.startRequest({}));
+  let picked = 0;
+  for (let i = 0; i < 2000; i++) {
+    const span = half.startRequest({});
+    if (span) picked++;
+    span?.end();
+  }
+  t.ok(picked > 800 && picked < 1200, `about half sampled (${picked} of 2000)`);
+  exporter.reset();
+
+  t.equal(always.startChild('orphan', 0), undefined, 'no span outside a request');
+  t.equal(await always.run('orphan', {}, async () => 7), 7, 'run without a request just runs');
+  const request = always.startRequest({})!;
+  const seen: Array<string | undefined> = [];
+  const syncSeen: Array<string | undefined> = [];
+  await always.scope(request, async () => {
+    syncSeen.push(always.activeSpan()?.spanContext().spanId);
+    await sleep(1);
+    syncSeen.push(always.activeSpan()?.spanContext().spanId);
+  });
+  t.same(syncSeen, [request.spanContext().spanId, undefined], 'the synchronous scope ends at the first await');
+  await always.scopeAsync(request, async () => {
+    await sleep(5);
+    seen.push(always.activeSpan()?.spanContext().spanId);
+    await always.run('store call', {}, async () => {
+      await sleep(1);
+    });
+  });
+  t.same(seen, [request.spanContext().spanId], 'the scope follows its continuations');
+  t.equal(always.activeSpan(), undefined, 'nothing is active once the scope settled');
+  request.end();
+  const spans = exporter.getFinishedSpans();
+  t.same(spans.map((s) => s.name).sort(), ['request', 'store call']);
+  t.equal(spans.find((s) => s.name === 'store call')?.parentSpanContext?.spanId, request.spanContext().spanId);
+});
+
+t.test('a request that is not sampled is neither traced nor propagated', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const tracing = createTracing({ serviceName: 'tenant-gate', sampleRatio: 0 }, { exporter, simple: true });
+  const s = await twoTenants(t, {}, { tracing });
+  const page = await s.req({ path: '/projects', host: 'acme.ml.example.com', headers: { accept: 'application/json' } });
+  t.not(page.status, 500);
+  await s.login('alice');
+  t.same(exporter.getFinishedSpans(), []);
+  t.notOk(s.upstream.seen.some((r) => r.headers.traceparent !== undefined));
+});
