@@ -1,5 +1,6 @@
 /**
- * OpenTelemetry tracing of one gateway instance, exported over OTLP/HTTP.
+ * OpenTelemetry tracing of one gateway instance, exported over OTLP/HTTP (JSON, from a
+ * thread of its own: ./otlp-exporter.ts).
  *
  * Rules:
  * - off unless `tracing.enabled`, `OTEL_TRACES_EXPORTER=otlp` or an OTLP endpoint in
@@ -16,7 +17,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapSetter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
@@ -27,6 +27,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config/schema.js';
+import { OtlpJsonExporter } from './otlp-exporter.js';
 
 export { SpanKind };
 export type { Span };
@@ -35,8 +36,42 @@ export type { Span };
 export interface TracingSettings {
   serviceName: string;
   sampleRatio: number;
-  /** OTLP/HTTP traces URL; unset: the exporter's own OTEL_* defaults. */
-  endpoint?: string;
+  /** OTLP/HTTP traces URL. */
+  url: string;
+  /** Extra export request headers (OTEL_EXPORTER_OTLP_[TRACES_]HEADERS). */
+  headers?: Record<string, string>;
+  /** Export request timeout, ms. */
+  timeoutMs: number;
+}
+
+/** OTLP's default traces URL (a collector on this host). */
+const DEFAULT_TRACES_URL = 'http://localhost:4318/v1/traces';
+
+/** `k=v,k2=v2` as OTEL_EXPORTER_OTLP_HEADERS writes it (values URL-encoded). */
+function parseHeaders(text: string | undefined): Record<string, string> | undefined {
+  if (!text?.trim()) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    const key = pair.slice(0, eq).trim().toLowerCase();
+    const raw = pair.slice(eq + 1).trim();
+    try {
+      out[key] = decodeURIComponent(raw);
+    } catch {
+      out[key] = raw;
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** The traces URL: the signal's own variable as is, the general one with `/v1/traces` appended, else the config's. */
+function tracesUrl(cfgEndpoint: string | undefined, env: NodeJS.ProcessEnv): string {
+  const own = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  if (own) return own;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (base) return `${base.replace(/\/+$/, '')}/v1/traces`;
+  return cfgEndpoint ?? DEFAULT_TRACES_URL;
 }
 
 /** Tracing as the rest of the gateway uses it. */
@@ -81,8 +116,15 @@ export function tracingSettings(cfg: Config['tracing'], env: NodeJS.ProcessEnv):
   if (!cfg.enabled && !fromEnv) return undefined;
   const arg = env.OTEL_TRACES_SAMPLER_ARG === undefined ? NaN : Number(env.OTEL_TRACES_SAMPLER_ARG);
   const sampleRatio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : cfg.sampleRatio;
-  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT ? undefined : cfg.endpoint;
-  return { serviceName: env.OTEL_SERVICE_NAME || cfg.serviceName, sampleRatio, ...(endpoint ? { endpoint } : {}) };
+  const headers = parseHeaders(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? env.OTEL_EXPORTER_OTLP_HEADERS);
+  const timeout = Number(env.OTEL_EXPORTER_OTLP_TRACES_TIMEOUT ?? env.OTEL_EXPORTER_OTLP_TIMEOUT);
+  return {
+    serviceName: env.OTEL_SERVICE_NAME || cfg.serviceName,
+    sampleRatio,
+    url: tracesUrl(cfg.endpoint, env),
+    ...(headers ? { headers } : {}),
+    timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000,
+  };
 }
 
 /** Tracing that is off: every method does nothing. */
@@ -128,7 +170,7 @@ export interface CreateTracingOptions {
  */
 export function createTracing(settings: TracingSettings | undefined, opts: CreateTracingOptions = {}): Tracing {
   if (!settings) return TRACING_OFF;
-  const exporter = opts.exporter ?? new OTLPTraceExporter(settings.endpoint ? { url: settings.endpoint } : {});
+  const exporter = opts.exporter ?? new OtlpJsonExporter({ url: settings.url, headers: settings.headers ?? {}, timeoutMs: settings.timeoutMs });
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': settings.serviceName }),
     // The ratio is drawn in startRequest; children follow their request.

@@ -13,11 +13,22 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
 t.test('tracing is off by default and follows the standard OTEL_* variables', async (t) => {
   const cfg = testConfig({}, tempDir(t)).tracing;
   t.equal(tracingSettings(cfg, {}), undefined, 'off without config or environment');
-  t.same(tracingSettings(cfg, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }), { serviceName: 'tenant-gate', sampleRatio: 1 });
-  t.same(tracingSettings(cfg, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'edge', OTEL_TRACES_SAMPLER_ARG: '0.1' }), { serviceName: 'edge', sampleRatio: 0.1 });
+  t.same(tracingSettings(cfg, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }), { serviceName: 'tenant-gate', sampleRatio: 1, url: 'http://127.0.0.1:4318/v1/traces', timeoutMs: 10000 });
+  t.same(tracingSettings(cfg, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_SERVICE_NAME: 'edge', OTEL_TRACES_SAMPLER_ARG: '0.1' }), { serviceName: 'edge', sampleRatio: 0.1, url: 'http://localhost:4318/v1/traces', timeoutMs: 10000 });
+  t.same(
+    tracingSettings(cfg, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://traces:4318/custom',
+      OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer%20abc, x-tenant = edge,broken',
+      OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '2500',
+    }),
+    { serviceName: 'tenant-gate', sampleRatio: 1, url: 'http://traces:4318/custom', headers: { authorization: 'Bearer abc', 'x-tenant': 'edge' }, timeoutMs: 2500 },
+    "the signal's own URL is used as is; headers and timeout follow the standard variables",
+  );
+  t.equal(tracingSettings(cfg, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' })?.url, 'http://collector:4318/v1/traces');
   t.equal(tracingSettings({ ...cfg, enabled: true }, { OTEL_SDK_DISABLED: 'true' }), undefined);
   t.equal(tracingSettings({ ...cfg, enabled: true }, { OTEL_TRACES_EXPORTER: 'none' }), undefined);
-  t.same(tracingSettings({ ...cfg, enabled: true, endpoint: 'http://127.0.0.1:1/v1/traces', sampleRatio: 0.5 }, {}), { serviceName: 'tenant-gate', sampleRatio: 0.5, endpoint: 'http://127.0.0.1:1/v1/traces' });
+  t.same(tracingSettings({ ...cfg, enabled: true, endpoint: 'http://127.0.0.1:1/v1/traces', sampleRatio: 0.5 }, {}), { serviceName: 'tenant-gate', sampleRatio: 0.5, url: 'http://127.0.0.1:1/v1/traces', timeoutMs: 10000 });
 });
 
 t.test('with tracing off, nothing is propagated and nothing is traced', async (t) => {
@@ -30,7 +41,7 @@ t.test('with tracing off, nothing is propagated and nothing is traced', async (t
 
 t.test('a login and a proxied request make one span each with children for stores, provider calls and the upstream; no secrets', async (t) => {
   const exporter = new InMemorySpanExporter();
-  const tracing = createTracing({ serviceName: 'tenant-gate', sampleRatio: 1 }, { exporter, simple: true });
+  const tracing = createTracing({ serviceName: 'tenant-gate', sampleRatio: 1, url: 'http://127.0.0.1:1/v1/traces', timeoutMs: 1000 }, { exporter, simple: true });
   const s = await twoTenants(t, {}, { tracing });
   const { browser, start, callback, callbackUrl } = await s.login('alice');
   t.equal(start.status, 302);
@@ -103,6 +114,8 @@ t.test('spans reach an OTLP/HTTP receiver', async (t) => {
   await gw.gateway.close();
   t.ok(received.length >= 1, 'the batch was exported on close');
   t.equal(received[0]?.path, '/v1/traces');
+  t.equal(received[0]?.type, 'application/json', 'OTLP/JSON');
+  t.ok(Array.isArray((JSON.parse(received[0]!.body.toString('utf8')) as { resourceSpans?: unknown }).resourceSpans), 'an ExportTraceServiceRequest');
   const all = Buffer.concat(received.map((r) => r.body)).toString('latin1');
   t.ok(all.includes('gate-under-test'), 'the service name is in the export');
   t.ok(all.includes('tenant_gate.class'), 'the request span is in the export');
@@ -110,9 +123,10 @@ t.test('spans reach an OTLP/HTTP receiver', async (t) => {
 
 t.test('sampling is drawn once per request; other spans only exist under a sampled request', async (t) => {
   const exporter = new InMemorySpanExporter();
-  const never = createTracing({ serviceName: 'x', sampleRatio: 0 }, { exporter, simple: true });
-  const always = createTracing({ serviceName: 'x', sampleRatio: 1 }, { exporter, simple: true });
-  const half = createTracing({ serviceName: 'x', sampleRatio: 0.5 }, { exporter, simple: true });
+  const at = { url: 'http://127.0.0.1:1/v1/traces', timeoutMs: 1000 };
+  const never = createTracing({ serviceName: 'x', sampleRatio: 0, ...at }, { exporter, simple: true });
+  const always = createTracing({ serviceName: 'x', sampleRatio: 1, ...at }, { exporter, simple: true });
+  const half = createTracing({ serviceName: 'x', sampleRatio: 0.5, ...at }, { exporter, simple: true });
   t.equal(never.startRequest({}), undefined);
   t.ok(always.startRequest({}));
   let picked = 0;
@@ -152,7 +166,7 @@ t.test('sampling is drawn once per request; other spans only exist under a sampl
 
 t.test('a request that is not sampled is neither traced nor propagated', async (t) => {
   const exporter = new InMemorySpanExporter();
-  const tracing = createTracing({ serviceName: 'tenant-gate', sampleRatio: 0 }, { exporter, simple: true });
+  const tracing = createTracing({ serviceName: 'tenant-gate', sampleRatio: 0, url: 'http://127.0.0.1:1/v1/traces', timeoutMs: 1000 }, { exporter, simple: true });
   const s = await twoTenants(t, {}, { tracing });
   const page = await s.req({ path: '/projects', host: 'acme.ml.example.com', headers: { accept: 'application/json' } });
   t.not(page.status, 500);
