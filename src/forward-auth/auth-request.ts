@@ -7,18 +7,9 @@
  * 503, the only statuses nginx accepts from an auth service.
  */
 import type { FastifyInstance } from 'fastify';
-import { reply, single, type Translator } from './translate.js';
+import { headerRoute, type Translator } from './translate.js';
 
 /** Registers the nginx endpoint. */
 export function authRequestRoute(app: FastifyInstance, prefix: string, translator: Translator): void {
-  app.get(`${prefix}/auth-request`, (req, res) => {
-    const h = req.headers;
-    const a = translator.answer('auth-request', req, {
-      method: single(h, 'x-original-method'),
-      proto: single(h, 'x-forwarded-proto'),
-      host: single(h, 'host'),
-      uri: single(h, 'x-original-uri'),
-    });
-    return reply(res, a);
-  });
+  headerRoute(app, `${prefix}/auth-request`, 'auth-request', translator, { method: 'x-original-method', proto: 'x-forwarded-proto', host: 'host', uri: 'x-original-uri' });
 }

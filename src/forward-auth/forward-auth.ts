@@ -6,18 +6,9 @@
  * (302 to the gateway's login for a navigation, 401 for other requests, 4xx pages).
  */
 import type { FastifyInstance } from 'fastify';
-import { reply, single, type Translator } from './translate.js';
+import { headerRoute, type Translator } from './translate.js';
 
 /** Registers the Traefik and Caddy endpoint. */
 export function forwardAuthRoute(app: FastifyInstance, prefix: string, translator: Translator): void {
-  app.get(`${prefix}/forward-auth`, (req, res) => {
-    const h = req.headers;
-    const a = translator.answer('forward-auth', req, {
-      method: single(h, 'x-forwarded-method'),
-      proto: single(h, 'x-forwarded-proto'),
-      host: single(h, 'x-forwarded-host'),
-      uri: single(h, 'x-forwarded-uri'),
-    });
-    return reply(res, a);
-  });
+  headerRoute(app, `${prefix}/forward-auth`, 'forward-auth', translator, { method: 'x-forwarded-method', proto: 'x-forwarded-proto', host: 'x-forwarded-host', uri: 'x-forwarded-uri' });
 }

@@ -20,7 +20,7 @@
  *   navigation), 403 and 503; the other families get what the built-in proxy answers;
  * - every answer has a body of known length (Content-Length, never chunked).
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AssertionFor } from '../assertion/plugin.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { StoreUnavailableError } from '../errors.js';
@@ -212,6 +212,22 @@ export function reply(res: FastifyReply, a: Answer | Promise<Answer>): Promise<v
 
 function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as Promise<T> | undefined)?.then === 'function';
+}
+
+/** Which request headers describe the original request, for the families that say it all in headers. */
+interface DescribingHeaders {
+  method: string;
+  proto: string;
+  host: string;
+  uri: string;
+}
+
+/** Registers a GET endpoint that reads the original request from these headers. */
+export function headerRoute(app: FastifyInstance, path: string, family: Family, translator: Translator, names: DescribingHeaders): void {
+  app.get(path, (req, res) => {
+    const h = req.headers;
+    return reply(res, translator.answer(family, req, { method: single(h, names.method), proto: single(h, names.proto), host: single(h, names.host), uri: single(h, names.uri) }));
+  });
 }
 
 /** One header's value, or undefined when absent or repeated. */

@@ -14,41 +14,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import type { ExportJob, ExportResult, ExporterTarget, PlainBatch, PlainSpan } from './otlp-json.js';
+import { toBatches, type ExportJob, type ExportResult, type ExporterTarget } from './otlp-json.js';
 
 /** ExportResultCode of @opentelemetry/core: 0 success, 1 failed. */
 type ExportResultLike = { code: 0 } | { code: 1; error: Error };
-
-function plain(s: ReadableSpan): PlainSpan {
-  const ctx = s.spanContext();
-  return {
-    traceId: ctx.traceId,
-    spanId: ctx.spanId,
-    ...(s.parentSpanContext ? { parentSpanId: s.parentSpanContext.spanId } : {}),
-    name: s.name,
-    kind: s.kind,
-    start: s.startTime,
-    end: s.endTime,
-    attributes: s.attributes,
-    droppedAttributesCount: s.droppedAttributesCount,
-    status: s.status.message ? { code: s.status.code, message: s.status.message } : { code: s.status.code },
-  };
-}
-
-/** Spans grouped by resource and scope, as plain data. */
-function batches(spans: readonly ReadableSpan[]): PlainBatch[] {
-  const groups = new Map<object, Map<string, PlainBatch>>();
-  for (const s of spans) {
-    let scopes = groups.get(s.resource);
-    if (!scopes) groups.set(s.resource, (scopes = new Map<string, PlainBatch>()));
-    const { name, version } = s.instrumentationScope;
-    const key = `${name}\n${version ?? ''}`;
-    let batch = scopes.get(key);
-    if (!batch) scopes.set(key, (batch = { resource: s.resource.attributes, scope: version ? { name, version } : { name }, spans: [] }));
-    batch.spans.push(plain(s));
-  }
-  return [...groups.values()].flatMap((scopes) => [...scopes.values()]);
-}
 
 /** Exports span batches as OTLP/JSON over HTTP from a worker thread. */
 export class OtlpJsonExporter implements SpanExporter {
@@ -89,7 +58,7 @@ export class OtlpJsonExporter implements SpanExporter {
     if (this.#stopped) return done({ code: 1, error: new Error('the exporter is shut down') });
     const id = ++this.#next;
     this.#pending.set(id, done);
-    this.#thread().postMessage({ id, batch: batches(spans) } satisfies ExportJob);
+    this.#thread().postMessage({ id, batch: toBatches(spans) } satisfies ExportJob);
   }
 
   /** Resolves once every batch handed over is answered. */

@@ -6,9 +6,10 @@
  * string, number, boolean (or array) attributes.
  */
 import type { AttributeValue, Attributes, HrTime } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 /** One finished span, structured-clone safe. */
-export interface PlainSpan {
+interface PlainSpan {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
@@ -100,4 +101,35 @@ export function encodeBatch(batches: readonly PlainBatch[]): string {
     return `{"resource":{"attributes":${attributes(b.resource)}},"scopeSpans":[{"scope":${scope},"spans":[${b.spans.map(span).join(',')}]}]}`;
   });
   return `{"resourceSpans":[${resourceSpans.join(',')}]}`;
+}
+
+function plain(s: ReadableSpan): PlainSpan {
+  const ctx = s.spanContext();
+  return {
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+    ...(s.parentSpanContext ? { parentSpanId: s.parentSpanContext.spanId } : {}),
+    name: s.name,
+    kind: s.kind,
+    start: s.startTime,
+    end: s.endTime,
+    attributes: s.attributes,
+    droppedAttributesCount: s.droppedAttributesCount,
+    status: s.status.message ? { code: s.status.code, message: s.status.message } : { code: s.status.code },
+  };
+}
+
+/** Finished spans grouped by resource and scope, as plain data for the export thread. */
+export function toBatches(spans: readonly ReadableSpan[]): PlainBatch[] {
+  const groups = new Map<object, Map<string, PlainBatch>>();
+  for (const s of spans) {
+    let scopes = groups.get(s.resource);
+    if (!scopes) groups.set(s.resource, (scopes = new Map<string, PlainBatch>()));
+    const { name, version } = s.instrumentationScope;
+    const key = `${name}\n${version ?? ''}`;
+    let batch = scopes.get(key);
+    if (!batch) scopes.set(key, (batch = { resource: s.resource.attributes, scope: version ? { name, version } : { name }, spans: [] }));
+    batch.spans.push(plain(s));
+  }
+  return [...groups.values()].flatMap((scopes) => [...scopes.values()]);
 }

@@ -1,8 +1,8 @@
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import t from 'tap';
-import { encodeBatch, type PlainBatch } from '../../src/observability/otlp-json.js';
+import { encodeBatch, toBatches } from '../../src/observability/otlp-json.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -23,27 +23,11 @@ t.test('spans become OTLP/JSON: ids, kinds, nanosecond times, typed attributes, 
   const parent = tracer.startSpan('request', { kind: SpanKind.SERVER, startTime: [1700000000, 5] });
   parent.setAttributes({ 'tenant_gate.tenant': 'acme "quoted"\n', 'http.response.status_code': 200, ratio: 0.5, cached: true, list: ['a', 'b'] });
   parent.setStatus({ code: SpanStatusCode.ERROR, message: 'upstream 5xx' });
-  const child = tracer.startSpan('upstream', { kind: SpanKind.CLIENT }, (await import('@opentelemetry/api')).trace.setSpan((await import('@opentelemetry/api')).ROOT_CONTEXT, parent));
+  const child = tracer.startSpan('upstream', { kind: SpanKind.CLIENT }, trace.setSpan(ROOT_CONTEXT, parent));
   child.end();
   parent.end([1700000001, 250]);
   const spans = memory.getFinishedSpans();
-  const batch: PlainBatch = {
-    resource: spans[0]!.resource.attributes,
-    scope: { name: 'tenant-gate' },
-    spans: spans.map((s) => ({
-      traceId: s.spanContext().traceId,
-      spanId: s.spanContext().spanId,
-      ...(s.parentSpanContext ? { parentSpanId: s.parentSpanContext.spanId } : {}),
-      name: s.name,
-      kind: s.kind,
-      start: s.startTime,
-      end: s.endTime,
-      attributes: s.attributes,
-      droppedAttributesCount: s.droppedAttributesCount,
-      status: s.status,
-    })),
-  };
-  const body = JSON.parse(encodeBatch([batch])) as { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }> };
+  const body = JSON.parse(encodeBatch(toBatches(spans))) as { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }> };
   const rs = body.resourceSpans[0]!;
   t.same(rs.resource.attributes.find((a) => (a as { key: string }).key === 'service.name'), { key: 'service.name', value: { stringValue: 'gate "one"' } });
   t.equal(rs.scopeSpans[0]!.scope.name, 'tenant-gate');
