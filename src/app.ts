@@ -49,6 +49,7 @@ import type { Limiter, PipelineEnv } from './pipeline/env.js';
 import gatePlugin from './pipeline/gate-plugin.js';
 import { createDecider } from './pipeline/decide.js';
 import forwardAuth, { forwardAuthPaths } from './forward-auth/index.js';
+import { createFrontDoor } from './net/front-door.js';
 import type { ReadinessCheck } from './observability/health.js';
 import { normalizeDomain, normalizeHost } from './tenancy/host.js';
 import type { Duplex } from 'node:stream';
@@ -229,8 +230,13 @@ function authenticatorFor(config: Config, b: Backends, deps: GatewayDeps): Authe
 /** Builds the public listener: probes, rate limits, the request pipeline, the gateway's routes, the proxy last. */
 async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Promise<FastifyInstance> {
   const trust = config.public.trustedProxies.length > 0 ? config.public.trustedProxies : false;
-  const pub: FastifyInstance = Fastify({ ...fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs), clientErrorHandler: pageClientErrorHandler });
-  await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing });
+  const frontDoor = createFrontDoor();
+  const pub: FastifyInstance = Fastify({
+    ...fastifyOptions(b.logger.child({ listener: 'public' }), config.public.bodyLimitBytes, trust, config.public.requestTimeoutMs),
+    clientErrorHandler: pageClientErrorHandler,
+    serverFactory: frontDoor.serverFactory,
+  });
+  await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing, forwardAuthPath: config.forwardAuth.path });
   installErrorPages(pub);
   await pub.register(health, { checks: b.readiness });
   await pub.register(rateLimit, {
@@ -287,6 +293,9 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     trustedProxies: config.public.trustedProxies,
     cacheSeconds,
     ...(assertion ? { assertion: assertionFor(assertion) } : {}),
+    frontDoor,
+    metrics: b.metrics,
+    tracing: b.tracing,
   });
   if (b.sessions && b.registry) {
     await pub.register(logoutChannels, {

@@ -7,9 +7,16 @@
  * 503, the only statuses nginx accepts from an auth service.
  */
 import type { FastifyInstance } from 'fastify';
-import { headerRoute, type Translator } from './translate.js';
+import { headerRoute, type HeaderEndpoint, type Translator } from './translate.js';
+
+/** The nginx endpoint and the headers it reads. */
+export const AUTH_REQUEST: HeaderEndpoint = {
+  suffix: '/auth-request',
+  family: 'auth-request',
+  names: { method: 'x-original-method', proto: 'x-forwarded-proto', host: 'host', uri: 'x-original-uri' },
+};
 
 /** Registers the nginx endpoint. */
 export function authRequestRoute(app: FastifyInstance, prefix: string, translator: Translator): void {
-  headerRoute(app, `${prefix}/auth-request`, 'auth-request', translator, { method: 'x-original-method', proto: 'x-forwarded-proto', host: 'host', uri: 'x-original-uri' });
+  headerRoute(app, prefix, AUTH_REQUEST, translator);
 }

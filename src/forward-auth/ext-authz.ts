@@ -6,13 +6,13 @@
  * Envoy passes a non-200 answer (status, headers, body) on to the client.
  */
 import type { FastifyInstance } from 'fastify';
-import { reply, single, type Translator } from './translate.js';
+import { askerOf, reply, single, type Translator } from './translate.js';
 
 /** Registers the Envoy endpoint. */
 export function extAuthzRoute(app: FastifyInstance, prefix: string, translator: Translator): void {
   const base = `${prefix}/ext-authz`;
   app.all(`${base}/*`, (req, res) => {
-    const a = translator.answer('ext-authz', req, {
+    const a = translator.answer('ext-authz', askerOf(req), {
       method: req.method,
       proto: single(req.headers, 'x-forwarded-proto'),
       host: single(req.headers, 'host'),

@@ -5,15 +5,21 @@
  *
  * Rules: the endpoints never read a request body; the pipeline's first step lets
  * their paths through before the auth request's own Host is looked at
- * ({@link forwardAuthPaths}): the described host is the one that matters.
+ * ({@link forwardAuthPaths}): the described host is the one that matters. With a
+ * front door, the header-described endpoints are answered before fastify
+ * (./fast-path.ts); the routes stay for whatever it declines.
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AssertionFor } from '../assertion/plugin.js';
+import type { FrontDoor } from '../net/front-door.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import type { Decider } from '../pipeline/decide.js';
-import { authRequestRoute } from './auth-request.js';
+import { AUTH_REQUEST, authRequestRoute } from './auth-request.js';
 import { extAuthzRoute } from './ext-authz.js';
-import { forwardAuthRoute } from './forward-auth.js';
+import { forwardAuthClaim } from './fast-path.js';
+import { FORWARD_AUTH, forwardAuthRoute } from './forward-auth.js';
 import { createTranslator } from './translate.js';
 import { trustedPeers } from './trusted-peers.js';
 
@@ -29,11 +35,15 @@ interface ForwardAuthOptions {
   assertion?: AssertionFor;
   /** An API server takes `/api/*`. */
   apiPrefix: boolean;
+  /** The listener's front door: the header-described endpoints are answered there. */
+  frontDoor?: FrontDoor;
+  metrics: Metrics;
+  tracing: Tracing;
 }
 
 /** The endpoints' paths, as the pipeline's probe step matches them (exact GET paths, an any-method prefix). */
 export function forwardAuthPaths(prefix: string): { exact: string[]; anyMethodPrefix: string } {
-  return { exact: [`${prefix}/auth-request`, `${prefix}/forward-auth`], anyMethodPrefix: `${prefix}/ext-authz/` };
+  return { exact: [`${prefix}${AUTH_REQUEST.suffix}`, `${prefix}${FORWARD_AUTH.suffix}`], anyMethodPrefix: `${prefix}/ext-authz/` };
 }
 
 async function forwardAuth(app: FastifyInstance, opts: ForwardAuthOptions): Promise<void> {
@@ -53,6 +63,15 @@ async function forwardAuth(app: FastifyInstance, opts: ForwardAuthOptions): Prom
     extAuthzRoute(scope, opts.prefix, translator);
     done();
   });
+  const door = opts.frontDoor;
+  if (door) {
+    const { prefix, trustedProxies, metrics, tracing } = opts;
+    door.claim(forwardAuthClaim({ prefix, endpoints: [AUTH_REQUEST, FORWARD_AUTH], translator, trustedProxies, log: app.log, metrics, tracing }));
+    app.addHook('preClose', (done) => {
+      door.close();
+      done();
+    });
+  }
 }
 
 /** Registers the forward-auth endpoints on the public listener. */

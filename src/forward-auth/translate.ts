@@ -20,7 +20,7 @@
  *   navigation), 403 and 503; the other families get what the built-in proxy answers;
  * - every answer has a body of known length (Content-Length, never chunked).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AssertionFor } from '../assertion/plugin.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { StoreUnavailableError } from '../errors.js';
@@ -47,6 +47,17 @@ export interface Described {
   host: string | undefined;
   /** Raw origin-form target (path and query). */
   uri: string | undefined;
+}
+
+/** Who asks: an auth request as either server that takes it sees it (./fast-path.ts, the fastify routes). */
+export interface Asker {
+  /** The connection's own peer address (never a forwarded one). */
+  peer: string | undefined;
+  headers: IncomingHttpHeaders;
+  /** The client's address as the trusted proxies tell it (fastify's `req.ip`): per-client limits key on it. */
+  clientAddress(): string;
+  /** The request's logger (made when first needed). */
+  log(): Pick<FastifyBaseLogger, 'warn' | 'error'>;
 }
 
 /** An answer, ready to send. */
@@ -148,9 +159,9 @@ export function createTranslator(opts: TranslatorOptions) {
     }
   }
 
-  function unavailable(req: FastifyRequest, family: Family, err: unknown): Answer {
+  function unavailable(asker: Asker, family: Family, err: unknown): Answer {
     if (!(err instanceof StoreUnavailableError)) throw err;
-    req.log.error({ err: err.detail }, 'an engine the decision needs is unavailable');
+    asker.log().error({ err: err.detail }, 'an engine the decision needs is unavailable');
     return refused(family, 503, 'Service unavailable', 'Please try again in a moment.');
   }
 
@@ -163,20 +174,19 @@ export function createTranslator(opts: TranslatorOptions) {
   }
 
   /** Decides a described request and answers it: at once when nothing needs I/O (a cached tenant, an in-process session). */
-  function answer(family: Family, req: FastifyRequest, told: Described): Answer | Promise<Answer> {
-    if (!trusted(req.socket.remoteAddress)) {
-      req.log.warn({ family, peer: req.socket.remoteAddress }, 'forward-auth request from an untrusted address refused');
+  function answer(family: Family, asker: Asker, told: Described): Answer | Promise<Answer> {
+    if (!trusted(asker.peer)) {
+      asker.log().warn({ family, peer: asker.peer }, 'forward-auth request from an untrusted address refused');
       return refused(family, 403, 'Forbidden', 'This endpoint answers only the proxies the gateway trusts.');
     }
     const r = described(told);
     if (!r) {
-      req.log.warn({ family }, 'forward-auth request without usable describing headers refused');
+      asker.log().warn({ family }, 'forward-auth request without usable describing headers refused');
       return refused(family, 403, 'Forbidden', 'The proxy did not describe the request.');
     }
-    const headers: IncomingHttpHeaders = req.headers;
-    const fail = (err: unknown) => unavailable(req, family, err);
+    const fail = (err: unknown) => unavailable(asker, family, err);
     try {
-      const ctx = createContext({ method: r.method, host: r.host, url: r.uri, headers, clientAddress: req.gate?.clientAddress ?? req.ip }, apiPrefix);
+      const ctx = createContext({ method: r.method, host: r.host, url: r.uri, headers: asker.headers, clientAddress: asker.clientAddress() }, apiPrefix);
       const decision = decider.decideContext(ctx);
       if (!isPromise(decision)) {
         const out = decided(family, ctx, r.proto, decision);
@@ -196,7 +206,9 @@ export type Translator = ReturnType<typeof createTranslator>;
 
 /** Sends an answer: status, headers and a body of known length. */
 function sendAnswer(reply: FastifyReply, a: Answer): FastifyReply {
-  return reply.code(a.status).headers(a.headers).header('content-length', Buffer.byteLength(a.body)).send(a.body);
+  reply.code(a.status).headers(a.headers).header('content-length', Buffer.byteLength(a.body));
+  // An empty string would gain fastify's text/plain type; no body, no type (unless the answer names one).
+  return a.body === '' ? reply.send() : reply.send(a.body);
 }
 
 /** Sends an answer now or once it is known (a route handler's result: errors go to fastify's error handler). */
@@ -210,24 +222,40 @@ export function reply(res: FastifyReply, a: Answer | Promise<Answer>): Promise<v
   return undefined;
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+/** Whether an answer is still to come. */
+export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
   return typeof (v as Promise<T> | undefined)?.then === 'function';
 }
 
 /** Which request headers describe the original request, for the families that say it all in headers. */
-interface DescribingHeaders {
+export interface DescribingHeaders {
   method: string;
   proto: string;
   host: string;
   uri: string;
 }
 
-/** Registers a GET endpoint that reads the original request from these headers. */
-export function headerRoute(app: FastifyInstance, path: string, family: Family, translator: Translator, names: DescribingHeaders): void {
-  app.get(path, (req, res) => {
-    const h = req.headers;
-    return reply(res, translator.answer(family, req, { method: single(h, names.method), proto: single(h, names.proto), host: single(h, names.host), uri: single(h, names.uri) }));
-  });
+/** A GET endpoint that reads the original request from headers: its path under the prefix, its family, its headers. */
+export interface HeaderEndpoint {
+  /** `/auth-request`: appended to `forwardAuth.path`. */
+  suffix: string;
+  family: Family;
+  names: DescribingHeaders;
+}
+
+/** What the headers of one endpoint describe. */
+export function describedBy(headers: IncomingHttpHeaders, names: DescribingHeaders): Described {
+  return { method: single(headers, names.method), proto: single(headers, names.proto), host: single(headers, names.host), uri: single(headers, names.uri) };
+}
+
+/** The asker of a request fastify took. */
+export function askerOf(req: FastifyRequest): Asker {
+  return { peer: req.socket.remoteAddress, headers: req.headers, clientAddress: () => req.gate?.clientAddress ?? req.ip, log: () => req.log };
+}
+
+/** Registers a header-described endpoint as a fastify route. */
+export function headerRoute(app: FastifyInstance, prefix: string, endpoint: HeaderEndpoint, translator: Translator): void {
+  app.get(`${prefix}${endpoint.suffix}`, (req, res) => reply(res, translator.answer(endpoint.family, askerOf(req), describedBy(req.headers, endpoint.names))));
 }
 
 /** One header's value, or undefined when absent or repeated. */

@@ -19,8 +19,8 @@ import { CALLBACK_REFUSALS, type CallbackRefusalReason, type ChannelLogoutOutcom
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** What a public request was, for the request duration histogram. */
-export type RequestClass = 'proxied' | 'login_start' | 'callback' | 'discovery' | 'page' | 'other';
-const REQUEST_CLASSES: readonly RequestClass[] = ['proxied', 'login_start', 'callback', 'discovery', 'page', 'other'];
+export type RequestClass = 'proxied' | 'login_start' | 'callback' | 'discovery' | 'page' | 'forward_auth' | 'other';
+const REQUEST_CLASSES: readonly RequestClass[] = ['proxied', 'login_start', 'callback', 'discovery', 'page', 'forward_auth', 'other'];
 
 /** Calls the gateway makes to an identity provider. */
 export type ProviderCall = 'discovery' | 'jwks' | 'token' | 'userinfo' | 'revocation' | 'other';
