@@ -236,7 +236,7 @@ async function buildPublic(config: Config, b: Backends, deps: GatewayDeps): Prom
     clientErrorHandler: pageClientErrorHandler,
     serverFactory: frontDoor.serverFactory,
   });
-  await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing, forwardAuthPath: config.forwardAuth.path });
+  await pub.register(requestTiming, { metrics: b.metrics, tracing: b.tracing });
   installErrorPages(pub);
   await pub.register(health, { checks: b.readiness });
   await pub.register(rateLimit, {

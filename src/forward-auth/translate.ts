@@ -248,8 +248,9 @@ export function describedBy(headers: IncomingHttpHeaders, names: DescribingHeade
   return { method: single(headers, names.method), proto: single(headers, names.proto), host: single(headers, names.host), uri: single(headers, names.uri) };
 }
 
-/** The asker of a request fastify took. */
+/** The asker of a request fastify took (counted as a forward-auth answer). */
 export function askerOf(req: FastifyRequest): Asker {
+  req.requestClass = 'forward_auth';
   return { peer: req.socket.remoteAddress, headers: req.headers, clientAddress: () => req.gate?.clientAddress ?? req.ip, log: () => req.log };
 }
 

@@ -31,6 +31,8 @@ declare module 'fastify' {
     traceSpan: Span | undefined;
     /** The upstream request's span (tracing on). */
     upstreamSpan: Span | undefined;
+    /** The class a route gives its requests, instead of the one read from the path. */
+    requestClass: RequestClass | undefined;
   }
 }
 
@@ -46,8 +48,6 @@ export interface UpstreamObserver {
 interface RequestTimingOptions {
   metrics: Metrics;
   tracing: Tracing;
-  /** `forwardAuth.path`: requests its routes answered are class `forward_auth`. */
-  forwardAuthPath: string;
 }
 
 const CLASS_ATTR = 'tenant_gate.class';
@@ -104,11 +104,11 @@ export function upstreamObserver(tracing: Tracing): UpstreamObserver {
 
 async function requestTiming(app: FastifyInstance, opts: RequestTimingOptions): Promise<void> {
   const { metrics, tracing } = opts;
-  const forwardAuthRoutes = `${opts.forwardAuthPath}/`;
   app.decorateRequest('upstreamSentAt', 0);
   app.decorateRequest('upstreamAnsweredAt', 0);
   app.decorateRequest('traceSpan', undefined);
   app.decorateRequest('upstreamSpan', undefined);
+  app.decorateRequest('requestClass', undefined);
 
   if (tracing.enabled) {
     metrics.onReason = (reason) => tracing.activeSpan()?.setAttribute(REASON_ATTR, reason);
@@ -122,7 +122,7 @@ async function requestTiming(app: FastifyInstance, opts: RequestTimingOptions): 
     const status = reply.statusCode;
     const sentAt = req.upstreamSentAt;
     const tenant = req.gate?.site?.tenant?.company.sso.tenant;
-    const cls = req.routeOptions.url?.startsWith(forwardAuthRoutes) ? 'forward_auth' : classifyRequest(req.url, tenant !== undefined, sentAt !== 0);
+    const cls = req.requestClass ?? classifyRequest(req.url, tenant !== undefined, sentAt !== 0);
     metrics.request(cls, tenant, reply.elapsedTime / 1000, status);
     if (sentAt !== 0) {
       const answeredAt = req.upstreamAnsweredAt;

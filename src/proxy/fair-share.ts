@@ -154,7 +154,7 @@ export function fairShareHook(share: FairShare, sessionKey: (req: FastifyRequest
       refuse(req, reply, 429, `${ticket} cap`);
       return;
     }
-    reply.raw.once('close', () => ticket.release());
+    reply.raw.on('close', () => ticket.release());
     const slot = ticket.slot();
     if (slot === true) return done();
     if (slot === false) return refuse(req, reply, 503, 'no upstream connection in time');

@@ -20,7 +20,7 @@ import { sendPage } from '../pages/render.js';
 import type { UpstreamView } from '../pipeline/decision.js';
 import { headerFilter } from './header-hygiene.js';
 import { FairShare, fairShareHook, type FairShareLimits } from './fair-share.js';
-import { armIdleTimeouts } from './idle-timeouts.js';
+import { idleTimeouts } from './idle-timeouts.js';
 
 /** Options of the proxy plugin. */
 interface UpstreamProxyOptions {
@@ -166,10 +166,11 @@ async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): 
   const drop = headerFilter({ dropUnderscoreHeaders: opts.dropUnderscoreHeaders });
   const sessionKey = (req: FastifyRequest) => req.gate.view?.sessionId ?? (opts.sessionCookie ? cookieValue(req.headers.cookie, opts.sessionCookie) : undefined);
   const idleMs = opts.bodyIdleTimeoutMs ?? 0;
+  const arm = idleMs > 0 ? idleTimeouts(idleMs) : undefined;
   const preHandler = () => {
     const admit = opts.share ? fairShareHook(new FairShare(opts.share), sessionKey) : undefined;
     return (req: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-      if (idleMs > 0 && req.headers.upgrade === undefined) armIdleTimeouts(req, reply, idleMs);
+      if (arm && req.headers.upgrade === undefined) arm(reply);
       if (admit) admit(req, reply, done);
       else done();
     };
