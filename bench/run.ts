@@ -81,7 +81,7 @@ async function main(): Promise<number> {
   const ctx: BenchContext = {
     quick,
     timing: quick ? { warmupS: 1, durationS: 3 } : { warmupS: 2, durationS: 6 },
-    rounds: quick ? 1 : 2,
+    rounds: quick ? 1 : 3,
     connections: 50,
     logLevel,
     profile: values['no-profile'] ? 'never' : values.profile ? 'always' : 'auto',

@@ -15,7 +15,7 @@
  */
 import proxyAddr from '@fastify/proxy-addr';
 import type { FastifyBaseLogger } from 'fastify';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Claim } from '../net/front-door.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Span, Tracing } from '../observability/tracing.js';
@@ -39,16 +39,56 @@ const CLASS = 'forward_auth';
 /** Levels at which fastify writes its request lines. */
 const REQUEST_LINE_LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info']);
 
+/** What every asker of one listener shares. */
+interface AskerSettings {
+  /** `public.trustedProxies` as fastify compiles it (undefined: none). */
+  trust: ((addr: string, i: number) => boolean) | undefined;
+  log: FastifyBaseLogger;
+  reqId: () => string;
+}
+
+/** Who asks, for requests the HTTP server took: the client address and the logger only when asked for. */
+class ServerAsker implements Asker {
+  readonly peer: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  readonly #req: IncomingMessage;
+  readonly #shared: AskerSettings;
+  #log: FastifyBaseLogger | undefined;
+
+  constructor(req: IncomingMessage, shared: AskerSettings) {
+    this.#req = req;
+    this.#shared = shared;
+    this.peer = req.socket.remoteAddress;
+    this.headers = req.headers;
+  }
+
+  clientAddress(): string {
+    const trust = this.#shared.trust;
+    if (!trust) return this.peer ?? '';
+    const all = proxyAddr.all(this.#req, trust);
+    return all[all.length - 1] ?? '';
+  }
+
+  log(): FastifyBaseLogger {
+    return (this.#log ??= this.#shared.log.child({ reqId: this.#shared.reqId() }));
+  }
+}
+
+const INTERNAL_ERROR: Answer = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }, body: 'internal error' };
+
 /** Builds the claim of the header-described endpoints. */
 export function forwardAuthClaim(opts: FastPathOptions): Claim {
   const { translator, log, metrics, tracing } = opts;
   const byPath = new Map(opts.endpoints.map((e) => [`${opts.prefix}${e.suffix}`, e] as const));
-  const trust = opts.trustedProxies.length > 0 ? proxyAddr.compile([...opts.trustedProxies]) : undefined;
   let nextId = 0;
+  const shared: AskerSettings = {
+    trust: opts.trustedProxies.length > 0 ? proxyAddr.compile([...opts.trustedProxies]) : undefined,
+    log,
+    reqId: () => `fa-${(nextId++).toString(36)}`,
+  };
 
   function send(req: IncomingMessage, res: ServerResponse, a: Answer, started: number, span: Span | undefined, reqLog: FastifyBaseLogger | undefined): void {
-    a.headers['content-length'] = String(Buffer.byteLength(a.body));
-    res.writeHead(a.status, a.headers);
+    res.writeHead(a.status, { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) });
     res.end(a.body);
     const seconds = (performance.now() - started) / 1000;
     metrics.request(CLASS, undefined, seconds, a.status);
@@ -62,6 +102,12 @@ export function forwardAuthClaim(opts: FastPathOptions): Claim {
     reqLog?.info({ res: { statusCode: a.status }, responseTime: seconds * 1000 }, 'request completed');
   }
 
+  function failed(req: IncomingMessage, res: ServerResponse, asker: ServerAsker, err: unknown, started: number, span: Span | undefined, reqLog: FastifyBaseLogger | undefined): void {
+    asker.log().error({ err }, 'forward-auth answer failed');
+    if (res.headersSent) return void res.destroy();
+    send(req, res, INTERNAL_ERROR, started, span, reqLog);
+  }
+
   return (req, res) => {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
@@ -70,34 +116,22 @@ export function forwardAuthClaim(opts: FastPathOptions): Claim {
     const endpoint = byPath.get(q < 0 ? url : url.slice(0, q));
     if (!endpoint) return false;
     const started = performance.now();
-    let child: FastifyBaseLogger | undefined;
-    const requestLog = () => (child ??= log.child({ reqId: `fa-${(nextId++).toString(36)}` }));
-    const infoLog = REQUEST_LINE_LEVELS.has(log.level) ? requestLog() : undefined;
-    const asker: Asker = {
-      peer: req.socket.remoteAddress,
-      headers: req.headers,
-      clientAddress: () => {
-        if (!trust) return req.socket.remoteAddress ?? '';
-        const all = proxyAddr.all(req, trust);
-        return all[all.length - 1] ?? '';
-      },
-      log: requestLog,
-    };
+    const asker = new ServerAsker(req, shared);
+    const infoLog = REQUEST_LINE_LEVELS.has(log.level) ? asker.log() : undefined;
     infoLog?.info({ req: { method, url, host: req.headers.host, ip: asker.clientAddress() } }, 'incoming request');
     const span = tracing.enabled ? tracing.startRequest({ 'http.request.method': method }) : undefined;
-    const fail = (err: unknown) => {
-      requestLog().error({ err }, 'forward-auth answer failed');
-      if (res.headersSent) return void res.destroy();
-      send(req, res, { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }, body: 'internal error' }, started, span, infoLog);
-    };
+    let a: Answer | Promise<Answer>;
     try {
-      const decide = () => translator.answer(endpoint.family, asker, describedBy(req.headers, endpoint.names));
-      const a = span ? tracing.scope(span, decide) : decide();
-      if (isPromise(a)) a.then((answer) => send(req, res, answer, started, span, infoLog)).catch(fail);
-      else send(req, res, a, started, span, infoLog);
+      a = span
+        ? tracing.scope(span, () => translator.answer(endpoint.family, asker, describedBy(req.headers, endpoint.names)))
+        : translator.answer(endpoint.family, asker, describedBy(req.headers, endpoint.names));
     } catch (err) {
-      fail(err);
+      failed(req, res, asker, err, started, span, infoLog);
+      return true;
     }
+    if (isPromise(a)) {
+      a.then((answer) => send(req, res, answer, started, span, infoLog)).catch((err: unknown) => failed(req, res, asker, err, started, span, infoLog));
+    } else send(req, res, a, started, span, infoLog);
     return true;
   };
 }
