@@ -92,3 +92,15 @@ t.test('over a real connection the header-described endpoints answer exactly wha
   const counted = /tenant_gate_request_duration_seconds_count\{class="forward_auth",tenant="none"\} (\d+)/.exec(metrics);
   t.equal(Number(counted?.[1]), 2 * cases.length + 3, 'every answer, injected or not, is counted in the request histogram as forward_auth');
 });
+
+t.test('over a real connection the client address is the one the trusted proxy forwards', async (t) => {
+  const s = await twoTenants(t, { ...TRUSTED, rateLimit: { loginPerMinute: 2 } });
+  const login = (client: string) =>
+    request(s.publicPort, { path: '/_auth/auth-request', headers: nginx('acme.ml.example.com', '/login/acme', { ...NAV, 'x-forwarded-for': client }) });
+  t.equal((await login('203.0.113.7')).status, 401, 'a login start: sign in at the gateway');
+  t.equal((await login('203.0.113.7')).status, 401);
+  t.equal((await login('203.0.113.7')).status, 403, 'the third login start of one client within a minute is refused');
+  const other = await login('203.0.113.8');
+  t.equal(other.status, 401, 'another client forwarded by the same proxy has its own limit');
+  t.equal(other.headers['x-auth-request-redirect'], 'http://acme.ml.example.com/login/acme');
+});
