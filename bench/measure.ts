@@ -130,3 +130,44 @@ export function summarise(runs: Measurement[]): Series {
     foreign: Math.max(0, ...runs.map((r) => r.foreign)),
   };
 }
+
+/** One target of an interleaved measurement. */
+export interface InterleavedTarget {
+  load: Load;
+  pids?: () => number[];
+}
+
+/**
+ * Measures several targets in turns: each is warmed up, then the timed duration is cut
+ * into `slices` turns per target, the order reversed every other turn, and each
+ * target's turns are added up (requests and CPU time; latency percentiles averaged
+ * over the turns). The machine's speed drifts over seconds (other tenants of the
+ * host): in turns, every target sees the same drift, so ratios between them hold.
+ */
+export async function measureInterleaved(targets: InterleavedTarget[], timing: Timing, expect: number, slices: number): Promise<Measurement[]> {
+  for (const t of targets) if (timing.warmupS > 0) await run(t.load, timing.warmupS);
+  const turns: Measurement[][] = targets.map(() => []);
+  const sliceS = Math.max(1, Math.round(timing.durationS / slices));
+  for (let s = 0; s < slices; s++) {
+    const order = targets.map((_, i) => i);
+    if (s % 2 === 1) order.reverse();
+    for (const i of order) turns[i]!.push(await timed(targets[i]!.load, sliceS, expect, targets[i]!.pids));
+  }
+  return turns.map((ms) => {
+    const total = ms.reduce((a, m) => a + m.total, 0);
+    const cpuMs = ms.reduce((a, m) => a + ((m.cpuUsPerReq ?? 0) * m.total) / 1000, 0);
+    const statuses: Record<string, number> = {};
+    for (const m of ms) for (const [code, n] of Object.entries(m.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
+    const hasCpu = ms.every((m) => m.cpuUsPerReq !== undefined);
+    return {
+      rps: mean(ms.map((m) => m.rps)),
+      p50: mean(ms.map((m) => m.p50)),
+      p99: mean(ms.map((m) => m.p99)),
+      total,
+      unexpected: ms.reduce((a, m) => a + m.unexpected, 0),
+      statuses,
+      ...(hasCpu && total > 0 ? { cpuUsPerReq: (cpuMs * 1000) / total, cpuCores: mean(ms.map((m) => m.cpuCores ?? 0)) } : {}),
+      foreign: Math.max(0, ...ms.map((m) => m.foreign)),
+    };
+  });
+}

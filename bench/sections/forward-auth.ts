@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import { publicRequest } from '../../test/helpers/gateway.js';
 import { since, type BenchContext } from '../context.js';
 import { ACME_IDP, TENANT_HOST, addAcme, gatewayConfig, launchGateway, loginThroughGateway } from '../gateways.js';
-import { measure, summarise, type Measurement, type Series } from '../measure.js';
+import { measureInterleaved, summarise, type Measurement, type Series } from '../measure.js';
 import { fmt, ratio, ratio3, type Check, type SectionResult } from '../report.js';
 import { freePort, launchServer, nginxVersion, startNginxHttp, type Target } from '../servers.js';
 
 const PATH = '/projects/all?page=1';
 const CACHE_SECONDS = 5;
+/** Turns per target and round (see measureInterleaved). */
+const SLICES = 3;
 
 type Key = 'plain' | 'null' | 'gate' | 'nullCached' | 'gateCached' | 'builtin';
 
@@ -141,8 +143,9 @@ ${authServer(ports.gateCached, 'gate', '/_auth/auth-request', true)}`,
     }
     for (let round = 0; round < ctx.rounds; round++) {
       const order = round % 2 === 0 ? rows : [...rows].reverse();
-      for (const row of order) {
-        const m = await measure({ url: `http://127.0.0.1:${row.port}${PATH}`, headers, connections: ctx.connections }, ctx.timing, 200, row.pids);
+      const ms = await measureInterleaved(order.map((row) => ({ load: { url: `http://127.0.0.1:${row.port}${PATH}`, headers, connections: ctx.connections }, pids: row.pids })), ctx.timing, 200, SLICES);
+      for (const [i, row] of order.entries()) {
+        const m = ms[i]!;
         row.runs.push(m);
         console.log(`  forward-auth round ${round + 1}: ${row.label}: ${fmt(m.rps)} req/s, p99 ${fmt(m.p99, 1)} ms`);
       }
@@ -176,7 +179,7 @@ ${authServer(ports.gateCached, 'gate', '/_auth/auth-request', true)}`,
     notes.push(
       `Request: GET ${PATH} with Host ${TENANT_HOST}, Accept: application/json, the webapp's cookie and the gateway's session cookie from a real login; the upstream answers 200 with a small JSON body.`,
       `nginx ${nginxVersion(ctx.nginx)}, one worker, keep-alive (128) to the upstream and to both auth services; the cached rows use proxy_cache keyed on Host and the session cookie (proxy_cache_valid 200 ${CACHE_SECONDS}s; tenant-gate with forwardAuth.cacheSeconds ${CACHE_SECONDS}).`,
-      `${ctx.connections} connections; each figure is the mean of ${ctx.rounds} run(s) of ${ctx.timing.durationS} s after ${ctx.timing.warmupS} s of warm-up, order reversed every other round. CPU µs/req counts nginx and the auth service together.`,
+      `${ctx.connections} connections; each figure is the mean of ${ctx.rounds} round(s); in each round every row is warmed up ${ctx.timing.warmupS} s, then measured ${ctx.timing.durationS} s in ${SLICES} turns taken in alternation with the others (order reversed every other turn). CPU µs/req counts nginx and the auth service together.`,
     );
     return {
       id: 'forward-auth',

@@ -10,13 +10,15 @@ import { join } from 'node:path';
 import { publicRequest } from '../../test/helpers/gateway.js';
 import { since, type BenchContext } from '../context.js';
 import { ACME_IDP, TENANT_HOST, addAcme, gatewayConfig, launchGateway, loginThroughGateway } from '../gateways.js';
-import { measure, summarise, type Load, type Measurement, type Series } from '../measure.js';
+import { measureInterleaved, summarise, type Load, type Measurement, type Series } from '../measure.js';
 import { profileScenario } from '../profile-run.js';
 import { compareProfiles, type ProfileComparison, type ProfileSummary } from '../profile.js';
 import { fmt, ratio, ratio3, type Check, type SectionResult } from '../report.js';
 import { launchServer, nginxVersion, startNginx, type Target } from '../servers.js';
 
 const PATH = '/projects/all?page=1';
+/** Turns per target and round: the timed run is cut into this many turns, taken in alternation. */
+const SLICES = 3;
 /** What the webapp's own scripts send: JSON, with the webapp's session cookie. */
 const APP_HEADERS = { host: TENANT_HOST, accept: 'application/json', cookie: 'clearml_token_basic=webapp-session-token' };
 
@@ -122,8 +124,9 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
         if (r.status !== 200 || !r.body.includes('"app":"webapp"')) throw new Error(`${l.label} does not reach the upstream: ${r.status} ${r.body.slice(0, 200)}`);
       }
       const order = round % 2 === 0 ? rows : [...rows].reverse();
-      for (const row of order) {
-        const m = await measure(loadOf(row), ctx.timing, 200, row.target.pids);
+      const ms = await measureInterleaved(order.map((row) => ({ load: loadOf(row), pids: row.target.pids })), ctx.timing, 200, SLICES);
+      for (const [i, row] of order.entries()) {
+        const m = ms[i]!;
         row.runs.push(m);
         console.log(`  proxy round ${round + 1}: ${row.label}: ${fmt(m.rps)} req/s, p99 ${fmt(m.p99, 1)} ms`);
       }
@@ -232,7 +235,7 @@ export async function proxySection(ctx: BenchContext): Promise<SectionResult> {
 
     notes.push(
       `Request: GET ${PATH} with Host ${TENANT_HOST}, Accept: application/json and the webapp's session cookie (authenticate mode: also the gateway's session cookie); the upstream answers 200 with a ${'{"ok":true,"app":"webapp"}'.length}-byte JSON body.`,
-      `${ctx.connections} connections; each figure is the mean of ${ctx.rounds} run(s) of ${ctx.timing.durationS} s after ${ctx.timing.warmupS} s of warm-up, targets alternating with the references (order reversed every other round); (b), (d) and (e) run in new processes in every round.`,
+      `${ctx.connections} connections; each figure is the mean of ${ctx.rounds} round(s); in each round every target is warmed up ${ctx.timing.warmupS} s, then measured ${ctx.timing.durationS} s in ${SLICES} turns taken in alternation with the others (order reversed every other turn), so that the machine's drifting speed weighs on all alike; (b), (d) and (e) run in new processes in every round.`,
       'Server CPU µs/req is the CPU time (user + system, all threads, from /proc) of the proxy process(es) during the timed run divided by the responses: it does not depend on how the cores were shared with the load generator.',
       'Other load: the largest share of all cores that processes outside the benchmark used during one of the runs (a run above 25% is repeated once and the quieter kept).',
     );
