@@ -18,7 +18,7 @@
  *   proxy routes to the gateway;
  * - nginx (`auth-request`) gets only 200, 401 (with `X-Auth-Request-Redirect` for a
  *   navigation), 403 and 503; the other families get what the built-in proxy answers;
- * - every answer has a body of known length (Content-Length, never chunked).
+ * - every answer has a body of known length (Content-Length in its headers, never chunked).
  */
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AssertionFor } from '../assertion/plugin.js';
@@ -60,11 +60,17 @@ export interface Asker {
   log(): Pick<FastifyBaseLogger, 'warn' | 'error'>;
 }
 
-/** An answer, ready to send. */
+/** An answer, ready to send: its headers include Content-Length. */
 export interface Answer {
   status: number;
   headers: Record<string, string>;
   body: string;
+}
+
+/** An answer whose headers (a fresh object) gain the body's Content-Length. */
+function sized(status: number, headers: Record<string, string>, body: string): Answer {
+  headers['content-length'] = body === '' ? '0' : String(Buffer.byteLength(body));
+  return { status, headers, body };
 }
 
 /** Settings of the translator. */
@@ -85,12 +91,12 @@ const HOST_CHARS = /^[A-Za-z0-9.\-:[\]]+$/;
 const METHOD = /^[A-Z]{1,16}$/;
 
 function text(status: number, body: string, extra: Record<string, string> = {}): Answer {
-  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE, ...extra }, body };
+  return sized(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': NO_STORE, ...extra }, body);
 }
 
 function pageAnswer(status: number, d: Extract<Decision, { kind: 'page' }> | undefined, title: string, paragraph: string): Answer {
   const page = d?.page ?? { title, paragraphs: [paragraph] };
-  return { status, headers: { ...PAGE_HEADERS, ...(d?.headers ?? {}) }, body: renderPage({ status, ...page }) };
+  return sized(status, { ...PAGE_HEADERS, ...(d?.headers ?? {}) }, renderPage({ status, ...page }));
 }
 
 /** What the describing headers of one family say, or undefined when they say nothing usable. */
@@ -118,7 +124,7 @@ export function createTranslator(opts: TranslatorOptions) {
       if (jwt !== undefined) headers['x-auth-request-jwt'] = jwt;
       if (identity && sessionId) headers['cache-control'] = cached;
     }
-    return { status: 200, headers, body: '' };
+    return sized(200, headers, '');
   }
 
   /** A refusal: 403 for nginx, the family's page otherwise. */
@@ -133,7 +139,7 @@ export function createTranslator(opts: TranslatorOptions) {
     const path = location.startsWith('/') && !location.startsWith('//') ? location : '/';
     const url = `${scheme}://${ctx.host}${path}`;
     if (family === 'auth-request') return text(401, 'sign in first', { 'x-auth-request-redirect': url });
-    return { status, headers: { location: url, 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, body: '' };
+    return sized(status, { location: url, 'cache-control': NO_STORE, 'content-type': 'text/plain; charset=utf-8' }, '');
   }
 
   function translate(family: Family, ctx: RequestContext, proto: 'http' | 'https' | undefined, d: Decision): Answer {
@@ -149,7 +155,7 @@ export function createTranslator(opts: TranslatorOptions) {
         return refused(family, d.status, d.page.title, '', d);
       case 'unauthorized':
         if (family === 'auth-request') return text(401, 'sign in first');
-        return { status: 401, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE }, body: '{"error":"unauthorized","message":"sign in first"}' };
+        return sized(401, { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE }, '{"error":"unauthorized","message":"sign in first"}');
       case 'login':
       case 'callback':
       case 'logout':
@@ -206,7 +212,7 @@ export type Translator = ReturnType<typeof createTranslator>;
 
 /** Sends an answer: status, headers and a body of known length. */
 function sendAnswer(reply: FastifyReply, a: Answer): FastifyReply {
-  reply.code(a.status).headers(a.headers).header('content-length', Buffer.byteLength(a.body));
+  reply.code(a.status).headers(a.headers);
   // An empty string would gain fastify's text/plain type; no body, no type (unless the answer names one).
   return a.body === '' ? reply.send() : reply.send(a.body);
 }
