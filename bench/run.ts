@@ -31,7 +31,7 @@ import { stampedeSection } from './sections/stampede.js';
 import { workersSection } from './sections/workers.js';
 
 const USAGE = [
-  'npm run bench                          # builds dist/, runs every section, writes BENCHMARKS.md (about 5 minutes)',
+  'npm run bench                          # builds dist/, runs every section, writes BENCHMARKS.md (about 12 minutes)',
   'npm run bench -- --quick               # shorter runs, smaller directory, console only',
   'npm run bench -- --only proxy          # one section: proxy, decisions, directory, stampede, logins, workers, forward-auth',
   'npm run bench -- --profile             # CPU-profile every gateway scenario (default: only those that miss)',
