@@ -135,6 +135,8 @@ export function summarise(runs: Measurement[]): Series {
 export interface InterleavedTarget {
   load: Load;
   pids?: () => number[];
+  /** The status this target answers, when not the one of the whole measurement. */
+  expect?: number;
 }
 
 /**
@@ -151,7 +153,7 @@ export async function measureInterleaved(targets: InterleavedTarget[], timing: T
   for (let s = 0; s < slices; s++) {
     const order = targets.map((_, i) => i);
     if (s % 2 === 1) order.reverse();
-    for (const i of order) turns[i]!.push(await timed(targets[i]!.load, sliceS, expect, targets[i]!.pids));
+    for (const i of order) turns[i]!.push(await timed(targets[i]!.load, sliceS, targets[i]!.expect ?? expect, targets[i]!.pids));
   }
   return turns.map((ms) => {
     const total = ms.reduce((a, m) => a + m.total, 0);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { publicRequest } from '../../test/helpers/gateway.js';
 import { since, type BenchContext } from '../context.js';
 import { BASE_DOMAIN, TENANT, TENANT_HOST, UNLIMITED, addAcme, gatewayConfig, launchGateway } from '../gateways.js';
-import { measure, summarise, type Load, type Measurement } from '../measure.js';
+import { measureInterleaved, summarise, type Load, type Measurement } from '../measure.js';
 import { profileScenario } from '../profile-run.js';
 import { compareProfiles, type ProfileComparison, type ProfileSummary } from '../profile.js';
 import { fmt, ratio, ratio3, type Check, type SectionResult } from '../report.js';
@@ -21,6 +21,8 @@ const NAVIGATION = {
   'sec-fetch-dest': 'document',
 };
 const DISCOVERY_BODY = 'email=alice%40acme.com';
+/** Turns per row and round (see measureInterleaved). */
+const SLICES = 3;
 const DISCOVERY = { host: BASE_DOMAIN, 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' };
 
 interface Row {
@@ -82,8 +84,9 @@ export async function decisionsSection(ctx: BenchContext): Promise<SectionResult
       const order = round % 2 === 0 ? rows : [...rows].reverse();
       // Every server is warm after the first round: later rounds warm up for a second only.
       const timing = round === 0 ? ctx.timing : { ...ctx.timing, warmupS: Math.min(1, ctx.timing.warmupS) };
-      for (const row of order) {
-        const m = await measure(loadOf(row), timing, row.expect, row.target.pids);
+      const ms = await measureInterleaved(order.map((row) => ({ load: loadOf(row), pids: row.target.pids, expect: row.expect })), timing, 200, SLICES);
+      for (const [i, row] of order.entries()) {
+        const m = ms[i]!;
         row.runs.push(m);
         console.log(`  decisions round ${round + 1}: ${row.label}: ${fmt(m.rps)} req/s`);
       }
@@ -141,7 +144,7 @@ export async function decisionsSection(ctx: BenchContext): Promise<SectionResult
     notes.push(
       `Vanity: GET /projects/all on ${TENANT_HOST} as a browser navigation (Sec-Fetch-Mode: navigate), no session cookie. Discovery: POST /login on ${BASE_DOMAIN}, \`${DISCOVERY_BODY}\`, with rateLimit.discoveryPerMinute set to ${UNLIMITED.toLocaleString('en-US')} so the limiter counts but never refuses.`,
       'The second reference is the hello-world process answering the same POST with @fastify/formbody and a 303: the cost of reading and parsing a form body, which a GET hello-world does not pay.',
-      `${ctx.connections} connections, mean of ${ctx.rounds} run(s) of ${ctx.timing.durationS} s after ${ctx.timing.warmupS} s warm-up (1 s in later rounds), alternating.`,
+      `${ctx.connections} connections, mean of ${ctx.rounds} round(s); in each, every row is warmed up ${ctx.timing.warmupS} s (1 s in later rounds), then measured ${ctx.timing.durationS} s in ${SLICES} turns taken in alternation with the other rows.`,
     );
     return {
       id: 'decisions',
