@@ -1,10 +1,10 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import Fastify from 'fastify';
 import net, { type AddressInfo } from 'node:net';
 import { idleTimeouts } from '../../src/proxy/idle-timeouts.js';
 
 /** A fastify app whose routes are armed like proxied exchanges; `/slow` answers after `slowMs`. */
-async function armedApp(t: Parameters<Parameters<typeof t.test>[1]>[0], idleMs: number, keepAliveTimeout: number, slowMs: number) {
+async function armedApp(t: Test, idleMs: number, keepAliveTimeout: number, slowMs: number) {
   const app = Fastify({ keepAliveTimeout });
   const arm = idleTimeouts(idleMs);
   app.addHook('preHandler', (_req, reply, done) => {
