@@ -17,10 +17,11 @@ import proxyAddr from '@fastify/proxy-addr';
 import type { FastifyBaseLogger } from 'fastify';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Claim } from '../net/front-door.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { Metrics, RequestClass } from '../observability/metrics.js';
+import { endRequestSpan } from '../observability/request-timing.js';
 import type { Span, Tracing } from '../observability/tracing.js';
-import { SpanStatusCode } from '@opentelemetry/api';
-import { describedBy, isPromise, type Answer, type Asker, type HeaderEndpoint, type Translator } from './translate.js';
+import { isPromise } from '../is-promise.js';
+import { describedBy, type Answer, type Asker, type HeaderEndpoint, type Translator } from './translate.js';
 
 /** What the fast path needs. */
 export interface FastPathOptions {
@@ -35,7 +36,7 @@ export interface FastPathOptions {
   tracing: Pick<Tracing, 'enabled' | 'startRequest' | 'scope'>;
 }
 
-const CLASS = 'forward_auth';
+const CLASS: RequestClass = 'forward_auth';
 /** Levels at which fastify writes its request lines. */
 const REQUEST_LINE_LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info']);
 
@@ -74,7 +75,12 @@ class ServerAsker implements Asker {
   }
 }
 
-const INTERNAL_ERROR: Answer = { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'content-length': '14' }, body: 'internal error' };
+const INTERNAL_ERROR_BODY = 'internal error';
+const INTERNAL_ERROR: Answer = {
+  status: 500,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(INTERNAL_ERROR_BODY)) },
+  body: INTERNAL_ERROR_BODY,
+};
 
 /** Builds the claim of the header-described endpoints. */
 export function forwardAuthClaim(opts: FastPathOptions): Claim {
@@ -92,13 +98,7 @@ export function forwardAuthClaim(opts: FastPathOptions): Claim {
     res.end(a.body);
     const seconds = (performance.now() - started) / 1000;
     metrics.request(CLASS, undefined, seconds, a.status);
-    if (span) {
-      span.updateName(`${req.method ?? 'GET'} ${CLASS}`);
-      span.setAttribute('tenant_gate.class', CLASS);
-      span.setAttribute('http.response.status_code', a.status);
-      if (a.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
-    }
+    if (span) endRequestSpan(span, req.method ?? 'GET', CLASS, undefined, a.status);
     reqLog?.info({ res: { statusCode: a.status }, responseTime: seconds * 1000 }, 'request completed');
   }
 
@@ -120,11 +120,10 @@ export function forwardAuthClaim(opts: FastPathOptions): Claim {
     const infoLog = REQUEST_LINE_LEVELS.has(log.level) ? asker.log() : undefined;
     infoLog?.info({ req: { method, url, host: req.headers.host, ip: asker.clientAddress() } }, 'incoming request');
     const span = tracing.enabled ? tracing.startRequest({ 'http.request.method': method }) : undefined;
+    const told = describedBy(req.headers, endpoint.names);
     let a: Answer | Promise<Answer>;
     try {
-      a = span
-        ? tracing.scope(span, () => translator.answer(endpoint.family, asker, describedBy(req.headers, endpoint.names)))
-        : translator.answer(endpoint.family, asker, describedBy(req.headers, endpoint.names));
+      a = span ? tracing.scope(span, () => translator.answer(endpoint.family, asker, told)) : translator.answer(endpoint.family, asker, told);
     } catch (err) {
       failed(req, res, asker, err, started, span, infoLog);
       return true;

@@ -24,6 +24,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type { AssertionFor } from '../assertion/plugin.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { StoreUnavailableError } from '../errors.js';
+import { isPromise } from '../is-promise.js';
 import { PAGE_HEADERS, renderPage } from '../pages/render.js';
 import { createContext, type RequestContext } from '../pipeline/context.js';
 import type { Decider } from '../pipeline/decide.js';
@@ -228,10 +229,6 @@ export function reply(res: FastifyReply, a: Answer | Promise<Answer>): Promise<v
   return undefined;
 }
 
-/** Whether an answer is still to come. */
-export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === 'function';
-}
 
 /** Which request headers describe the original request, for the families that say it all in headers. */
 export interface DescribingHeaders {

@@ -85,6 +85,16 @@ function upstreamOutcome(status: number, answered: boolean): UpstreamOutcome {
   return status >= 200 ? '2xx' : '1xx';
 }
 
+/** Ends a public request's span with what the request turned out to be. */
+export function endRequestSpan(span: Span, method: string, cls: RequestClass, tenant: string | undefined, status: number): void {
+  span.updateName(`${method} ${cls}`);
+  span.setAttribute(CLASS_ATTR, cls);
+  if (tenant !== undefined) span.setAttribute(TENANT_ATTR, tenant);
+  span.setAttribute('http.response.status_code', status);
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}
+
 /** The proxy's observer: timestamps, and with tracing an upstream span whose context goes out in `traceparent`. */
 export function upstreamObserver(tracing: Tracing): UpstreamObserver {
   return {
@@ -135,15 +145,7 @@ async function requestTiming(app: FastifyInstance, opts: RequestTimingOptions): 
         if (status >= 500) up.setStatus({ code: SpanStatusCode.ERROR });
         up.end();
       }
-      const span = req.traceSpan;
-      if (span) {
-        span.updateName(`${req.method} ${cls}`);
-        span.setAttribute(CLASS_ATTR, cls);
-        if (tenant !== undefined) span.setAttribute(TENANT_ATTR, tenant);
-        span.setAttribute('http.response.status_code', status);
-        if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
-      }
+      if (req.traceSpan) endRequestSpan(req.traceSpan, req.method, cls, tenant, status);
     }
     done();
   });

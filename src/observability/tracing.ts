@@ -17,6 +17,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapSetter } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { isPromise } from '../is-promise.js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BasicTracerProvider,
@@ -139,10 +140,6 @@ const TRACING_OFF: Tracing = {
   inject: () => undefined,
   shutdown: async () => undefined,
 };
-
-function isPromise(v: unknown): v is Promise<unknown> {
-  return typeof (v as Promise<unknown> | undefined)?.then === 'function';
-}
 
 const headersSetter: TextMapSetter<Record<string, unknown> | Headers> = {
   set(carrier, key, value) {

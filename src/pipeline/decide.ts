@@ -19,6 +19,7 @@
  * session is decided synchronously.
  */
 import { createContext, type DescribedRequest, type RequestContext, type Site, type SiteContext } from './context.js';
+import { isPromise } from '../is-promise.js';
 import type { Decision } from './decision.js';
 import type { PipelineEnv } from './env.js';
 import { addressBar } from './steps/address-bar.js';
@@ -57,10 +58,6 @@ export interface Decider {
 function decided(ctx: RequestContext, step: string, decision: Decision): Decision {
   ctx.step = step;
   return decision;
-}
-
-function isPromise<T>(v: unknown): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === 'function';
 }
 
 /** Builds the steps of a listener once and returns its decision function. */

@@ -9,6 +9,7 @@ import fp from 'fastify-plugin';
 import { Readable, type Duplex } from 'node:stream';
 import type { ClientRecord } from '../directory/types.js';
 import { StoreUnavailableError } from '../errors.js';
+import { isPromise } from '../is-promise.js';
 import { sendPage } from '../pages/render.js';
 import { validateCallbackQuery, type CallbackParams } from '../tenancy/callback.js';
 import { createContext, type RequestContext, type SiteContext } from './context.js';
@@ -44,10 +45,6 @@ interface GatePluginOptions {
   bodyLimit: number;
   /** Sampled requests decide inside their span's scope (login flows in its asynchronous scope), so store and provider calls become its children. */
   tracing?: Pick<Tracing, 'scope' | 'scopeAsync'>;
-}
-
-function isPromise(v: unknown): v is Promise<unknown> {
-  return typeof (v as Promise<unknown> | undefined)?.then === 'function';
 }
 
 async function readBody(stream: NodeJS.ReadableStream, limit: number): Promise<string | undefined> {

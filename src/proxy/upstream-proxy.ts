@@ -17,6 +17,7 @@ import fp from 'fastify-plugin';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { UpstreamObserver } from '../observability/request-timing.js';
 import { sendPage } from '../pages/render.js';
+import { readCookie } from '../routing/request-shape.js';
 import type { UpstreamView } from '../pipeline/decision.js';
 import { headerFilter } from './header-hygiene.js';
 import { FairShare, fairShareHook, type FairShareLimits } from './fair-share.js';
@@ -40,22 +41,6 @@ interface UpstreamProxyOptions {
   bodyIdleTimeoutMs?: number;
   /** Cookie whose value names the session in route mode (the webapp's). */
   sessionCookie?: string;
-}
-
-/** The value of one cookie in a Cookie header, if present (the first pair of that name). */
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (let at = header.indexOf(name); at >= 0; at = header.indexOf(name, at + 1)) {
-    let before = at - 1;
-    while (before >= 0 && (header.charCodeAt(before) === 0x20 || header.charCodeAt(before) === 0x09)) before--;
-    if (before >= 0 && header.charCodeAt(before) !== 0x3b /* ; */) continue;
-    let eq = at + name.length;
-    while (eq < header.length && (header.charCodeAt(eq) === 0x20 || header.charCodeAt(eq) === 0x09)) eq++;
-    if (header.charCodeAt(eq) !== 0x3d /* = */) continue;
-    const end = header.indexOf(';', eq);
-    return header.slice(eq + 1, end < 0 ? header.length : end).trim();
-  }
-  return undefined;
 }
 
 /** The Cookie header without the pairs of these names (pairs and their spacing otherwise kept). */
@@ -164,7 +149,7 @@ function onError(proxyReply: ProxyReply, { error: failure }: { error: Error }): 
 
 async function upstreamProxy(app: FastifyInstance, opts: UpstreamProxyOptions): Promise<void> {
   const drop = headerFilter({ dropUnderscoreHeaders: opts.dropUnderscoreHeaders });
-  const sessionKey = (req: FastifyRequest) => req.gate.view?.sessionId ?? (opts.sessionCookie ? cookieValue(req.headers.cookie, opts.sessionCookie) : undefined);
+  const sessionKey = (req: FastifyRequest) => req.gate.view?.sessionId ?? (opts.sessionCookie ? readCookie(req.headers.cookie, opts.sessionCookie) : undefined);
   const idleMs = opts.bodyIdleTimeoutMs ?? 0;
   const arm = idleMs > 0 ? idleTimeouts(idleMs) : undefined;
   const preHandler = () => {

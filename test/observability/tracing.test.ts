@@ -174,3 +174,20 @@ t.test('a request that is not sampled is neither traced nor propagated', async (
   t.same(exporter.getFinishedSpans(), []);
   t.notOk(s.upstream.seen.some((r) => r.headers.traceparent !== undefined));
 });
+
+t.test('a forward-auth answer (served before fastify) is a request span of class forward_auth', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const tracing = createTracing({ serviceName: 'tenant-gate', sampleRatio: 1, url: 'http://127.0.0.1:1/v1/traces', timeoutMs: 1000 }, { exporter, simple: true });
+  const s = await twoTenants(t, { public: { host: '127.0.0.1', port: 0, url: 'http://ml.example.com', trustedProxies: ['127.0.0.1'] } }, { tracing });
+  const cookie = (await s.login('alice')).browser.header()!;
+  exporter.reset();
+  const r = await s.req({ path: '/_auth/auth-request', host: 'acme.ml.example.com', headers: { cookie, 'x-original-uri': '/projects', 'x-original-method': 'GET', 'x-forwarded-proto': 'http' } });
+  t.equal(r.status, 200);
+  await sleep(50);
+  const spans = exporter.getFinishedSpans();
+  const request = spans.find((sp) => sp.attributes['tenant_gate.class'] === 'forward_auth');
+  t.ok(request, `spans: ${spans.map((sp) => sp.name).join(', ')}`);
+  t.equal(request?.name, 'GET forward_auth');
+  t.equal(request?.attributes['http.response.status_code'], 200);
+  t.notMatch(JSON.stringify(spans.map((sp) => sp.attributes)), cookie.split('=')[1]!, 'no session cookie in any span');
+});
